@@ -1,0 +1,95 @@
+"""One settings object for the whole system, read from the environment (and overridden by CLI flags).
+
+Precedence: explicit CLI flag > environment variable > `.spi-crrn/services.env` written by
+`spi-crrn services up` > default. Secrets (SASL password) are kept out of `repr()` and logs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+Device = Literal["auto", "cpu", "cuda"]
+
+STATE_DIR_ENV = "SPI_CRRN_STATE_DIR"
+
+
+def state_dir() -> Path:
+    """Folder for local services, caches and the services.env file (git-ignored)."""
+    return Path(os.environ.get(STATE_DIR_ENV, Path.cwd() / ".spi-crrn")).resolve()
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a KEY=VALUE file (the one `services up` writes); missing file gives {}."""
+    if not path.is_file():
+        return {}
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        out[key.strip()] = value.strip().strip('"').strip("'")
+    return out
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the system. Field `x` is read from the environment variable `X` (upper case)."""
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+    kafka_sasl_mechanism: str = ""  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = field(default="", repr=False)
+    kafka_ssl_cafile: str = ""
+    topic_inspections: str = "spi.inspections"
+    topic_alarms: str = "spi.alarms"
+    topic_defects: str = "spi.defects"
+    topic_dlq: str = "spi.inspections.dlq"
+    topic_partitions: int = 4
+    database_url: str = "postgresql+psycopg://spi_writer@127.0.0.1:5432/spi_crrn"
+    device: Device = "auto"
+    model_path: str = ""
+    window_length: int = 10  # T: boards per window (one stencil-cleaning cycle in the paper)
+    window_hop: int = 1  # boards between consecutive windows of one printer
+    max_pads: int = 100_000
+    worker_id: str = "spi-crrn-worker"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from `environ` (default: os.environ plus the services.env file)."""
+        env: dict[str, str] = {}
+        if environ is None:
+            env.update(read_env_file(state_dir() / "services.env"))
+            env.update(os.environ)
+        else:
+            env.update(environ)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = int(raw) if f.type in ("int", int) else raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Reject impossible values with a message naming the variable and the fix."""
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"DEVICE={self.device!r}: use one of auto, cpu, cuda")
+        for name in ("window_length", "window_hop", "max_pads", "topic_partitions"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.upper()}={getattr(self, name)}: must be a positive integer")
+        if self.window_hop > self.window_length:
+            raise ValueError(
+                f"WINDOW_HOP={self.window_hop} > WINDOW_LENGTH={self.window_length}: "
+                "boards between windows would never be scored; use a hop <= the window length"
+            )
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
