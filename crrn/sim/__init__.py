@@ -1,0 +1,1 @@
+"""Seeded SPI simulator: recipes, the normal printing process, printer defects, injections, fleets."""

@@ -1,0 +1,362 @@
+"""The one validator of `spi.board_inspection.v1` events: raw bytes / text / dict -> `BoardInspection`.
+
+Every consumer (the stream worker, `spi-crrn validate`, the file readers, the simulator) goes through
+`parse_inspection`, so the invariants documented in `schemas/inspection.py` hold everywhere after it.
+A rejection raises `InvalidEvent(field, problem)`; for arrays the field carries the first offending
+index, e.g. `pads.volume_pct[17]: is NaN; send a finite number`.
+
+Pad arrays are checked vectorized: numpy converts and checks a whole column at once; the only
+per-element Python-level work is what the JSON parser itself does and C-level `map(type, ...)` scans.
+In-process producers may pass a dict whose pad arrays are already 1-D numpy arrays (numbers or
+unicode strings); those are checked the same way and copied.
+
+Documented bounds (see `Limits`; JSON Schema documents in `schemas/json/` state the same numbers):
+    volume_pct in [0, 1000] (% of the aperture volume), area_pct in [0, 1000] (% of the aperture area),
+    height_um in [0, 2000], size_x_mm / size_y_mm in (0, 100], x_mm / y_mm in [-1000, 1000],
+    offset_x_um / offset_y_um in [-5000, 5000], ids and shape names 1..200 characters,
+    1..100_000 pads per board, print_index an integer in [0, 2**63 - 1],
+    inspected_at RFC 3339 with a timezone (`Z` or `+hh:mm`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from schemas.errors import InvalidEvent
+from schemas.inspection import SCHEMA_V1, BoardInspection, PadArrays
+
+ID_FIELDS = ("event_id", "line_id", "printer_id", "inspector_id", "recipe_id", "board_id")
+REQUIRED_PAD_FIELDS = (
+    "pad_id",
+    "x_mm",
+    "y_mm",
+    "size_x_mm",
+    "size_y_mm",
+    "shape",
+    "volume_pct",
+    "height_um",
+    "area_pct",
+)
+OPTIONAL_PAD_FIELDS = ("offset_x_um", "offset_y_um")
+SQUEEGEE_DIRECTIONS = ("forward", "backward")
+MAX_PRINT_INDEX = 2**63 - 1
+
+RFC3339 = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+_NUMBER_TYPES = frozenset({float, int, np.float64, np.float32, np.int64, np.int32})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds an event must respect; the defaults are the documented contract of v1."""
+
+    max_pads: int = 100_000
+    max_id_chars: int = 200
+    max_event_bytes: int = 64 * 2**20
+    volume_pct_max: float = 1000.0
+    area_pct_max: float = 1000.0
+    height_um_max: float = 2000.0
+    size_mm_max: float = 100.0
+    position_mm_abs_max: float = 1000.0
+    offset_um_abs_max: float = 5000.0
+
+
+def json_kind(value: Any) -> str:
+    """The JSON name of a Python value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool | np.bool_):
+        return "boolean"
+    if isinstance(value, int | float | np.integer | np.floating):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidEvent(key, "appears twice in one JSON object; send each key once")
+            seen.add(key)
+    return out
+
+
+def _load(raw: bytes | bytearray | memoryview | str | dict[str, Any], limits: Limits) -> Any:
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, bytes | bytearray | memoryview):
+        if len(raw) > limits.max_event_bytes:
+            raise InvalidEvent("event", f"has {len(raw)} bytes; the limit is {limits.max_event_bytes}")
+        try:
+            raw = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidEvent("event", f"is not UTF-8 (byte {exc.start}); send UTF-8 encoded JSON") from None
+    if not isinstance(raw, str):
+        raise InvalidEvent("event", f"is a Python {type(raw).__name__}; pass bytes, str or dict")
+    if len(raw) > limits.max_event_bytes:
+        raise InvalidEvent("event", f"has {len(raw)} characters; the limit is {limits.max_event_bytes}")
+    try:
+        return json.loads(raw, object_pairs_hook=_reject_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise InvalidEvent(
+            "event", f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); send one object"
+        ) from None
+    except RecursionError:
+        raise InvalidEvent("event", "is nested too deeply; send a flat event object") from None
+
+
+def _required(obj: dict[str, Any], name: str, what: str) -> Any:
+    if name not in obj:
+        raise InvalidEvent(name, f"is missing; send {what}")
+    value = obj[name]
+    if value is None:
+        raise InvalidEvent(name, f"is null; send {what}")
+    return value
+
+
+def _id(obj: dict[str, Any], name: str, limits: Limits) -> str:
+    value = _required(obj, name, "a non-empty string")
+    if not isinstance(value, str):
+        raise InvalidEvent(name, f"is a {json_kind(value)}; send a non-empty string")
+    if not value:
+        raise InvalidEvent(name, "is empty; send a non-empty string")
+    if len(value) > limits.max_id_chars:
+        raise InvalidEvent(name, f"has {len(value)} characters; the limit is {limits.max_id_chars}")
+    return value
+
+
+def _print_index(obj: dict[str, Any]) -> int:
+    value = _required(obj, "print_index", "an integer >= 0")
+    if isinstance(value, bool | np.bool_):
+        raise InvalidEvent("print_index", "is a boolean; send an integer >= 0")
+    if isinstance(value, float | np.floating):
+        if not math.isfinite(value) or not float(value).is_integer():
+            raise InvalidEvent("print_index", f"is {value!r}; send an integer >= 0")
+        value = int(value)
+    if not isinstance(value, int | np.integer):
+        raise InvalidEvent("print_index", f"is a {json_kind(value)}; send an integer >= 0")
+    value = int(value)
+    if value < 0 or value > MAX_PRINT_INDEX:
+        raise InvalidEvent("print_index", f"is {value}; send an integer in [0, 2**63 - 1]")
+    return value
+
+
+def parse_timestamp(value: Any, name: str = "inspected_at") -> datetime:
+    """An RFC 3339 timestamp with a timezone (or an aware datetime) -> aware datetime."""
+    what = "an RFC 3339 timestamp with timezone, e.g. 2024-05-01T08:30:00.125Z"
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidEvent(name, f"has no timezone; send {what}")
+        return value
+    if not isinstance(value, str):
+        raise InvalidEvent(name, f"is a {json_kind(value)}; send {what}")
+    if len(value) > 64 or not RFC3339.match(value):
+        raise InvalidEvent(name, f"is {value[:64]!r}; send {what}")
+    try:
+        return datetime.fromisoformat(value.upper())
+    except ValueError as exc:
+        raise InvalidEvent(name, f"is {value!r} ({exc}); send {what}") from None
+
+
+def _direction(obj: dict[str, Any]) -> Any:
+    value = obj.get("squeegee_direction")
+    if value is None:
+        return None
+    if value not in SQUEEGEE_DIRECTIONS or not isinstance(value, str):
+        raise InvalidEvent("squeegee_direction", f"is {value!r}; send 'forward', 'backward' or omit it")
+    return value
+
+
+def _first(mask: np.ndarray) -> int:
+    """Index of the first True in a boolean array that has one."""
+    return int(np.argmax(mask))
+
+
+def _locate_bad_type(field: str, values: list[Any], allowed: frozenset[type], what: str) -> InvalidEvent:
+    type_ids = np.fromiter(map(id, map(type, values)), dtype=np.int64, count=len(values))  # (P,)
+    ok = np.isin(type_ids, np.array([id(t) for t in allowed], dtype=np.int64))
+    i = _first(~ok)
+    return InvalidEvent(f"{field}[{i}]", f"is a {json_kind(values[i])}; send {what}")
+
+
+def _as_list_or_array(field: str, value: Any, what: str) -> list[Any] | np.ndarray:
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1:
+            raise InvalidEvent(field, f"is a {value.ndim}-D array; send a flat array of {what}")
+        return value.tolist() if value.dtype.kind == "O" else value
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise InvalidEvent(field, f"is a {json_kind(value)}; send an array of {what}")
+
+
+def _check_length(field: str, n_values: int, n_pads: int) -> None:
+    if n_values != n_pads:
+        raise InvalidEvent(
+            field, f"has {n_values} values but pads.pad_id has {n_pads}; send equal-length arrays"
+        )
+
+
+def _string_array(field: str, value: Any, n_pads: int | None, limits: Limits) -> np.ndarray:
+    """(P,) unicode array; every string non-empty and at most `max_id_chars` long."""
+    values = _as_list_or_array(field, value, "strings")
+    if n_pads is not None:
+        _check_length(field, len(values), n_pads)
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind != "U":
+            raise InvalidEvent(f"{field}[0]", f"is an array of {values.dtype}; send strings")
+        lengths = np.char.str_len(values)
+        arr = values.copy()
+    else:
+        if set(map(type, values)) - {str, np.str_}:
+            raise _locate_bad_type(field, values, frozenset({str, np.str_}), "a string")
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+        arr = None
+    bad = (lengths == 0) | (lengths > limits.max_id_chars)
+    if bad.any():
+        i = _first(bad)
+        if lengths[i] == 0:
+            raise InvalidEvent(f"{field}[{i}]", "is empty; send a non-empty string")
+        raise InvalidEvent(
+            f"{field}[{i}]", f"has {lengths[i]} characters; the limit is {limits.max_id_chars}"
+        )
+    if arr is None:
+        arr = np.array(values, dtype=str)
+    return arr
+
+
+def _number_array(field: str, value: Any, n_pads: int, lo: float, hi: float, lo_open: bool) -> np.ndarray:
+    """(P,) float64 array, finite, inside [lo, hi] (or (lo, hi] when `lo_open`)."""
+    values = _as_list_or_array(field, value, "numbers")
+    _check_length(field, len(values), n_pads)
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind == "b":
+            raise InvalidEvent(f"{field}[0]", "is a boolean; send a number")
+        if values.dtype.kind not in "iuf":
+            raise InvalidEvent(f"{field}[0]", f"is an array of {values.dtype}; send numbers")
+        arr = np.array(values, dtype=np.float64)
+    else:
+        if set(map(type, values)) - _NUMBER_TYPES:
+            raise _locate_bad_type(field, values, _NUMBER_TYPES, "a number")
+        try:
+            arr = np.array(values, dtype=np.float64)
+        except OverflowError:
+            raise InvalidEvent(field, "holds an integer too large for a float; send finite numbers") from None
+    finite = np.isfinite(arr)
+    if not finite.all():
+        i = _first(~finite)
+        kind = "NaN" if np.isnan(arr[i]) else "infinite"
+        raise InvalidEvent(f"{field}[{i}]", f"is {kind}; send a finite number")
+    bad = ((arr <= lo) if lo_open else (arr < lo)) | (arr > hi)
+    if bad.any():
+        i = _first(bad)
+        bracket = "(" if lo_open else "["
+        raise InvalidEvent(f"{field}[{i}]", f"is {arr[i]:g}; send a value in {bracket}{lo:g}, {hi:g}]")
+    return arr
+
+
+def _pads(obj: dict[str, Any], limits: Limits) -> PadArrays:
+    pads = _required(obj, "pads", "an object of equal-length pad arrays")
+    if not isinstance(pads, dict):
+        raise InvalidEvent("pads", f"is a {json_kind(pads)}; send an object of equal-length pad arrays")
+    for name in REQUIRED_PAD_FIELDS:
+        if pads.get(name) is None:
+            raise InvalidEvent(f"pads.{name}", "is missing; send an array with one value per pad")
+    raw_ids = _as_list_or_array("pads.pad_id", pads["pad_id"], "strings")
+    n = len(raw_ids)
+    if n == 0:
+        raise InvalidEvent("pads.pad_id", "is empty; a board needs at least one pad")
+    if n > limits.max_pads:
+        raise InvalidEvent("pads.pad_id", f"has {n} pads; the limit is {limits.max_pads} per board")
+    pad_id = _string_array("pads.pad_id", raw_ids, None, limits)
+    _check_unique("pads.pad_id", pad_id)
+    pos, size = limits.position_mm_abs_max, limits.size_mm_max
+    columns: dict[str, np.ndarray | None] = {
+        "pad_id": pad_id,
+        "x_mm": _number_array("pads.x_mm", pads["x_mm"], n, -pos, pos, False),
+        "y_mm": _number_array("pads.y_mm", pads["y_mm"], n, -pos, pos, False),
+        "size_x_mm": _number_array("pads.size_x_mm", pads["size_x_mm"], n, 0.0, size, True),
+        "size_y_mm": _number_array("pads.size_y_mm", pads["size_y_mm"], n, 0.0, size, True),
+        "shape": _string_array("pads.shape", pads["shape"], n, limits),
+        "volume_pct": _number_array(
+            "pads.volume_pct", pads["volume_pct"], n, 0.0, limits.volume_pct_max, False
+        ),
+        "height_um": _number_array("pads.height_um", pads["height_um"], n, 0.0, limits.height_um_max, False),
+        "area_pct": _number_array("pads.area_pct", pads["area_pct"], n, 0.0, limits.area_pct_max, False),
+    }
+    off = limits.offset_um_abs_max
+    for name in OPTIONAL_PAD_FIELDS:
+        value = pads.get(name)
+        columns[name] = None if value is None else _number_array(f"pads.{name}", value, n, -off, off, False)
+    for arr in columns.values():
+        if arr is not None:
+            arr.flags.writeable = False
+    return PadArrays(**columns)  # type: ignore[arg-type]
+
+
+def _check_unique(field: str, ids: np.ndarray) -> None:
+    order = np.argsort(ids, kind="stable")
+    ordered = ids[order]
+    repeated = ordered[1:] == ordered[:-1]
+    if repeated.any():
+        later = order[1:][repeated]  # positions that repeat an earlier (stable-sorted) id
+        earlier = order[:-1][repeated]
+        k = int(np.argmin(later))
+        raise InvalidEvent(
+            f"{field}[{later[k]}]",
+            f"repeats {field}[{earlier[k]}] ({ordered[1:][repeated][k]!r}); pad ids must be unique per board",
+        )
+
+
+def parse_inspection(
+    raw: bytes | bytearray | memoryview | str | dict[str, Any], limits: Limits = Limits()
+) -> BoardInspection:
+    """Validate one `spi.board_inspection.v1` event; raise `InvalidEvent` naming the field and the fix."""
+    obj = _load(raw, limits)
+    if not isinstance(obj, dict):
+        raise InvalidEvent("event", f"is a JSON {json_kind(obj)}; send one JSON object per event")
+    schema = _required(obj, "schema", f"{SCHEMA_V1!r}")
+    if schema != SCHEMA_V1:
+        raise InvalidEvent("schema", f"is {schema!r}, an unknown version; this reader accepts {SCHEMA_V1!r}")
+    ids = {name: _id(obj, name, limits) for name in ID_FIELDS}
+    print_index = _print_index(obj)
+    inspected_at = parse_timestamp(_required(obj, "inspected_at", "an RFC 3339 timestamp"))
+    direction = _direction(obj)
+    pads = _pads(obj, limits)
+    return BoardInspection(
+        **ids,
+        print_index=print_index,
+        inspected_at=inspected_at,
+        pads=pads,
+        squeegee_direction=direction,
+    )
+
+
+def validate_lines(
+    lines: Iterable[bytes | str], limits: Limits = Limits()
+) -> Iterator[tuple[int, BoardInspection | InvalidEvent]]:
+    """Validate JSON Lines: yield (1-based line number, board or the error). Blank lines are skipped."""
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield line_no, parse_inspection(line, limits)
+        except InvalidEvent as exc:
+            yield line_no, exc
