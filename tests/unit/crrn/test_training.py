@@ -1,0 +1,130 @@
+"""Training loop: loss on pads only, corruption, early stopping, a tiny model that learns."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from crrn.nn.config import CRRNConfig
+from crrn.nn.crrn import CRRN
+from crrn.training import TrainConfig, corrupt, fit, masked_mse, step_loss
+
+TINY = CRRNConfig(
+    hidden_channels=4, num_layers=1, kernel_size=3, attention_kernel=3, s_layers=1, mask_channel=True
+)
+CLEAN_ONLY = TrainConfig(noise_fraction=0.0, keep_prob=1.0, anomaly_board_prob=0.0, hide_fraction=0.0)
+
+
+def pad_mask(h: int = 8, w: int = 8, seed: int = 0) -> torch.Tensor:
+    return torch.rand(h, w, generator=torch.Generator().manual_seed(seed)) > 0.4
+
+
+def test_masked_mse_by_hand():
+    recon = torch.zeros(1, 1, 1, 2, 2)
+    target = torch.tensor([[1.0, 2.0], [3.0, 100.0]]).view(1, 1, 1, 2, 2)
+    mask = torch.tensor([[True, True], [False, False]])
+    assert masked_mse(recon, target, mask).item() == pytest.approx((1 + 4) / 2)
+
+
+def test_corrupt_with_everything_off_returns_the_clean_pads():
+    x = torch.randn(2, 3, 2, 8, 8)
+    mask = pad_mask()
+    out, m_in = corrupt(x, mask, CLEAN_ONLY, torch.Generator().manual_seed(0))
+    assert torch.equal(out, x * mask)
+    assert torch.equal(m_in, mask.float().expand(2, 3, 1, 8, 8))
+
+
+def test_corrupt_leaves_non_pad_cells_zero():
+    cfg = TrainConfig(noise_fraction=1.0, anomaly_board_prob=1.0, hide_fraction=0.3)
+    out, m_in = corrupt(torch.randn(2, 3, 2, 8, 8), pad_mask(), cfg, torch.Generator().manual_seed(0))
+    assert (out[..., ~pad_mask()] == 0).all()
+    assert (m_in[..., ~pad_mask()] == 0).all()
+
+
+def test_anomaly_corruption_shifts_a_fraction_of_pads_with_one_sign_per_board():
+    cfg = replace(
+        CLEAN_ONLY, anomaly_board_prob=1.0, anomaly_max_ratio=0.5, anomaly_mu=(2.0, 5.0), anomaly_sigma=0.1
+    )
+    x = torch.zeros(64, 2, 2, 16, 16)
+    mask = torch.ones(16, 16, dtype=torch.bool)
+    out, _ = corrupt(x, mask, cfg, torch.Generator().manual_seed(0))
+    shifted = out[:, :, 0] != 0  # (B, T, H, W)
+    assert torch.equal(shifted, out[:, :, 1] != 0)  # same pads in both channels
+    ratios = shifted.float().mean(dim=(-1, -2))
+    assert ratios.max() <= 0.6
+    assert ratios.mean() == pytest.approx(0.25, abs=0.05)  # U(0, 0.5) on average
+    values = out[:, :, 0][shifted].abs()
+    assert values.min() > 1.5
+    assert values.max() < 5.5
+    signs = torch.sign(out[:, :, 0]).flatten(2)
+    for board in signs.flatten(0, 1):
+        assert len(set(board[board != 0].tolist())) <= 1
+
+
+def test_dropout_mask_is_resampled_per_step():
+    cfg = replace(CLEAN_ONLY, keep_prob=0.5)
+    x = torch.ones(1, 4, 2, 8, 8)
+    out, _ = corrupt(x, torch.ones(8, 8, dtype=torch.bool), cfg, torch.Generator().manual_seed(0))
+    zeros = out == 0
+    assert not torch.equal(zeros[:, 0], zeros[:, 1])
+
+
+def test_training_loss_counts_pad_cells_only():
+    torch.manual_seed(0)
+    model = CRRN(TINY).train()
+    mask = pad_mask()
+    clean = torch.randn(3, 3, 2, 8, 8)
+    other = clean.clone()
+    other[..., ~mask] = torch.randn_like(other[..., ~mask]) * 10
+    cfg = TrainConfig()
+    losses = []
+    for data in (clean, other):
+        torch.manual_seed(1)  # teacher forcing draws
+        losses.append(step_loss(model, data, mask, cfg, 0.5, torch.Generator().manual_seed(2)).item())
+    assert losses[0] == losses[1]
+
+
+def smooth_windows(n: int, t: int = 3, size: int = 8) -> torch.Tensor:
+    """Normal data with structure a model can learn: a fixed spatial pattern plus per-board offsets."""
+    g = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    pattern = torch.stack([torch.sin(xx / 2.0), torch.cos(yy / 3.0)])  # (2, H, W)
+    offsets = torch.randn(n, t, 1, 1, 1, generator=g) * 0.5
+    return pattern + offsets
+
+
+def test_tiny_model_learns_a_tiny_dataset():
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = CRRN(TINY)
+    mask = pad_mask()
+    cfg = replace(CLEAN_ONLY, epochs=40, batch_size=4, lr=1e-2, patience=40)
+    result = fit(model, smooth_windows(8), smooth_windows(4), mask, cfg, progress=False)
+    first, best = result.history[0].val_loss, result.best_val_loss
+    assert best < 0.3 * first
+    assert not model.training
+
+
+def test_early_stopping_on_patience():
+    cfg = replace(CLEAN_ONLY, epochs=20, batch_size=4, patience=2, min_delta=1e9)
+    result = fit(CRRN(TINY), smooth_windows(8), None, pad_mask(), cfg, progress=False)
+    assert (result.epochs, result.stopped_early, result.stop_reason) == (3, True, "patience")
+
+
+def test_max_seconds_stops_after_the_first_batch():
+    cfg = replace(CLEAN_ONLY, epochs=20, batch_size=4, max_seconds=0.0)
+    result = fit(CRRN(TINY), smooth_windows(8), None, pad_mask(), cfg, progress=False)
+    assert (result.epochs, result.stop_reason) == (1, "max_seconds")
+
+
+def test_fit_rejects_a_mask_of_the_wrong_shape():
+    with pytest.raises(ValueError, match="mask"):
+        fit(CRRN(TINY), smooth_windows(8), None, pad_mask(8, 9), CLEAN_ONLY, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("keep_prob", 1.5), ("epochs", 0), ("lr", 0.0), ("val_fraction", 1.0)]
+)
+def test_train_config_names_bad_fields(field, value):
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(**{field: value})
