@@ -51,6 +51,8 @@ class Settings:
     topic_dlq: str = "spi.inspections.dlq"
     topic_partitions: int = 4
     database_url: str = "postgresql+psycopg://spi_writer@127.0.0.1:5432/spi_crrn"
+    database_admin_url: str = ""  # owner role for migrations; "" means use DATABASE_URL
+    database_reporter_url: str = ""  # read-only reporting role; "" means not configured
     device: Device = "auto"
     model_path: str = ""
     window_length: int = 10  # T: boards per window (one stencil-cleaning cycle in the paper)
@@ -72,7 +74,7 @@ class Settings:
             raw = env.get(f.name.upper())
             if raw is None or raw == "":
                 continue
-            values[f.name] = int(raw) if f.type in ("int", int) else raw
+            values[f.name] = _parse_int(f.name, raw) if f.type in ("int", int) else raw
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         settings.check()
@@ -93,3 +95,27 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+    def __repr__(self) -> str:
+        """Like the dataclass repr, but passwords inside URLs are masked (repr=False fields left out)."""
+        shown = (f"{f.name}={_mask_url_password(getattr(self, f.name))!r}" for f in fields(self) if f.repr)
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+
+def _parse_int(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name.upper()}={raw!r}: must be an integer, e.g. {name.upper()}=4") from None
+
+
+def _mask_url_password(value: Any) -> Any:
+    """`scheme://user:secret@host/db` -> `scheme://user:***@host/db`; other values unchanged."""
+    if not isinstance(value, str) or "://" not in value or "@" not in value:
+        return value
+    scheme, rest = value.split("://", 1)
+    credentials, sep, location = rest.rpartition("@")
+    if ":" not in credentials:
+        return value
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***{sep}{location}"

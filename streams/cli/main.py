@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "streams.cli.db",  # db upgrade|downgrade|current
     "streams.cli.data",  # validate, simulate, convert, figures
     "streams.cli.model",  # train, calibrate, score, experiment, train-classifier
+    "streams.cli.diagnosis",  # train-classifier, experiment N
     "streams.cli.models",  # models list|promote
     "streams.cli.worker",  # worker, demo, smoke
     "streams.cli.bench",  # bench

@@ -1,0 +1,58 @@
+"""Migrations on the real server: upgrade to head, downgrade to base, upgrade again."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect
+
+from streams.db.engine import make_engine
+from streams.db.migrations import current_revision, downgrade, head_revision, upgrade
+
+pytestmark = pytest.mark.integration
+
+TABLES = {
+    "printers",
+    "recipes",
+    "model_versions",
+    "board_inspections",
+    "anomaly_maps",
+    "pad_alarms",
+    "defect_classifications",
+}
+VIEWS = {"v_printer_summary", "v_pad_alarms", "v_board_scores", "v_defects"}
+
+
+def _schema(url: str) -> tuple[set[str], set[str]]:
+    engine = make_engine(url)
+    try:
+        inspector = inspect(engine)
+        return set(inspector.get_table_names()) - {"alembic_version"}, set(inspector.get_view_names())
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_downgrade_upgrade(empty_database) -> None:
+    url = empty_database.admin
+    assert current_revision(url) is None
+
+    upgrade(url)
+    assert current_revision(url) == head_revision()
+    assert _schema(url) == (TABLES, VIEWS)
+
+    downgrade(url, "base")
+    assert current_revision(url) is None
+    assert _schema(url) == (set(), set())
+
+    upgrade(url, "head")
+    assert _schema(url) == (TABLES, VIEWS)
+
+
+def test_board_inspection_indexes(fresh_database) -> None:
+    engine = make_engine(fresh_database.admin)
+    try:
+        indexes = {tuple(ix["column_names"]) for ix in inspect(engine).get_indexes("board_inspections")}
+        uniques = inspect(engine).get_unique_constraints("board_inspections")
+    finally:
+        engine.dispose()
+    assert {("printer_id", "inspected_at"), ("printer_id", "print_index")} <= indexes
+    assert uniques == []  # reprints of a board are new events: only event_id is unique

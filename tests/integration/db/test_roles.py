@@ -1,0 +1,186 @@
+"""Role rights on a migrated database: the writer writes tables, the reporter reads only the views."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+from streams.db.engine import make_engine
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
+
+
+def _board(event_id: str, printer: str, index: int) -> dict[str, object]:
+    return {
+        "event_id": event_id,
+        "printer_id": printer,
+        "line_id": "L1",
+        "inspector_id": "SPI-1",
+        "recipe_id": "R1",
+        "board_id": f"B{index}",
+        "print_index": index,
+        "inspected_at": T0.replace(minute=index),
+        "n_pads": 2,
+        "status": "scored",
+    }
+
+
+INSERT_BOARD = text(
+    """INSERT INTO board_inspections (event_id, printer_id, line_id, inspector_id, recipe_id, board_id,
+       print_index, inspected_at, n_pads, status)
+       VALUES (:event_id, :printer_id, :line_id, :inspector_id, :recipe_id, :board_id, :print_index,
+       :inspected_at, :n_pads, :status)"""
+)
+INSERT_ALARM = text(
+    """INSERT INTO pad_alarms (alarm_id, event_id, pad_id, printer_id, board_id, inspected_at, kind, score,
+       threshold, model_version)
+       VALUES (:alarm_id, :event_id, :pad_id, 'P1', 'B0', :t, :kind, :score, 2.5, 'v1')"""
+)
+INSERT_DEFECT = text(
+    """INSERT INTO defect_classifications (event_key, printer_id, defect, state, probability, created_at)
+       VALUES (:key, 'P1', :defect, :state, 0.9, :t)"""
+)
+
+
+@pytest.fixture(scope="module")
+def populated(fresh_database):
+    """Two printers: P1 with 3 boards, 2 of them alarmed (3 alarms), one defect raised and cleared,
+    one still raised; P2 with 1 clean board. Written by the writer role."""
+    engine = make_engine(fresh_database.writer)
+    try:
+        with engine.begin() as conn:
+            for i in range(3):
+                conn.execute(INSERT_BOARD, _board(f"e{i}", "P1", i))
+            conn.execute(INSERT_BOARD, _board("f0", "P2", 0))
+            conn.execute(
+                INSERT_ALARM,
+                {
+                    "alarm_id": "a0",
+                    "event_id": "e0",
+                    "pad_id": "p1",
+                    "t": T0,
+                    "kind": "excessive",
+                    "score": 3.0,
+                },
+            )
+            conn.execute(
+                INSERT_ALARM,
+                {
+                    "alarm_id": "a0",
+                    "event_id": "e0",
+                    "pad_id": "p2",
+                    "t": T0,
+                    "kind": "excessive",
+                    "score": 2.7,
+                },
+            )
+            conn.execute(
+                INSERT_ALARM,
+                {
+                    "alarm_id": "a1",
+                    "event_id": "e1",
+                    "pad_id": "p1",
+                    "t": T0,
+                    "kind": "insufficient",
+                    "score": -3.1,
+                },
+            )
+            conn.execute(INSERT_DEFECT, {"key": "d1", "defect": "clogging", "state": "raised", "t": T0})
+            conn.execute(
+                INSERT_DEFECT,
+                {"key": "d2", "defect": "clogging", "state": "cleared", "t": T0.replace(hour=9)},
+            )
+            conn.execute(INSERT_DEFECT, {"key": "d3", "defect": "misalignment", "state": "raised", "t": T0})
+            conn.execute(text("UPDATE board_inspections SET model_version = 'v1' WHERE printer_id = 'P1'"))
+    finally:
+        engine.dispose()
+    return fresh_database
+
+
+def test_reporter_reads_printer_summary(populated) -> None:
+    engine = make_engine(populated.reporter)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT printer_id, boards, boards_with_alarms, alarms, active_defects, "
+                    "active_defect_names "
+                    "FROM v_printer_summary ORDER BY printer_id"
+                )
+            ).all()
+            pad_alarms = conn.execute(text("SELECT count(*) FROM v_pad_alarms")).scalar_one()
+            boards = conn.execute(text("SELECT count(*) FROM v_board_scores")).scalar_one()
+            defects = conn.execute(text("SELECT count(*) FROM v_defects")).scalar_one()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [("P1", 3, 2, 3, 1, ["misalignment"]), ("P2", 1, 0, 0, 0, [])]
+    assert (pad_alarms, boards, defects) == (3, 4, 3)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT * FROM board_inspections",
+        "SELECT * FROM pad_alarms",
+        "INSERT INTO printers (printer_id, line_id) VALUES ('X', 'L')",
+        "UPDATE defect_classifications SET state = 'cleared'",
+    ],
+)
+def test_reporter_cannot_touch_tables(populated, statement: str) -> None:
+    engine = make_engine(populated.reporter)
+    try:
+        with engine.connect() as conn, pytest.raises(ProgrammingError, match="permission denied"):
+            conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def test_writer_cannot_delete_or_drop(populated) -> None:
+    engine = make_engine(populated.writer)
+    try:
+        with engine.connect() as conn, pytest.raises(ProgrammingError, match="permission denied"):
+            conn.execute(text("DELETE FROM board_inspections"))
+        with engine.connect() as conn, pytest.raises(ProgrammingError, match="must be owner"):
+            conn.execute(text("DROP TABLE pad_alarms"))
+    finally:
+        engine.dispose()
+
+
+def test_constraints_reject_bad_rows(populated) -> None:
+    engine = make_engine(populated.writer)
+    try:
+        with engine.connect() as conn, pytest.raises(IntegrityError, match="ck_pad_alarms_kind"):
+            conn.execute(
+                INSERT_ALARM,
+                {
+                    "alarm_id": "a9",
+                    "event_id": "e2",
+                    "pad_id": "p9",
+                    "t": T0,
+                    "kind": "bridging",
+                    "score": 1.0,
+                },
+            )
+        with engine.connect() as conn, pytest.raises(IntegrityError, match="board_inspections_pkey"):
+            conn.execute(INSERT_BOARD, _board("e0", "P1", 7))
+    finally:
+        engine.dispose()
+
+
+def test_only_one_active_model_version(populated) -> None:
+    insert = text(
+        "INSERT INTO model_versions (version, path, sha256, is_active) VALUES (:v, 'm.pt', 'x', true)"
+    )
+    engine = make_engine(populated.writer)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert, {"v": "v1"})
+        with engine.connect() as conn, pytest.raises(IntegrityError, match="uq_model_versions_one_active"):
+            conn.execute(insert, {"v": "v2"})
+    finally:
+        engine.dispose()

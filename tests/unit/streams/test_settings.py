@@ -1,0 +1,79 @@
+"""Settings: parsing from the environment, precedence, secrets kept out of repr, bad values named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.settings import STATE_DIR_ENV, Settings, read_env_file
+
+
+def test_defaults_without_environment() -> None:
+    settings = Settings.from_env({})
+    assert settings == Settings()
+    assert settings.topic_inspections == "spi.inspections"
+
+
+def test_env_values_are_parsed_by_field_type() -> None:
+    settings = Settings.from_env({"TOPIC_PARTITIONS": "8", "DEVICE": "cpu", "KAFKA_BOOTSTRAP_SERVERS": "k:1"})
+    assert settings.topic_partitions == 8
+    assert settings.device == "cpu"
+    assert settings.kafka_bootstrap_servers == "k:1"
+
+
+def test_empty_variable_means_default() -> None:
+    assert Settings.from_env({"TOPIC_PARTITIONS": ""}).topic_partitions == Settings().topic_partitions
+
+
+def test_precedence_flag_over_env_over_services_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "services.env").write_text(
+        "# comment\nKAFKA_BOOTSTRAP_SERVERS=file:1\nDATABASE_URL='postgresql://file/db'\nTOPIC_PARTITIONS=2\n"
+    )
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "env:2")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("TOPIC_PARTITIONS", raising=False)
+
+    settings = Settings.from_env(topic_partitions=6)
+
+    assert settings.kafka_bootstrap_servers == "env:2"  # environment beats the file
+    assert settings.database_url == "postgresql://file/db"  # file beats the default
+    assert settings.topic_partitions == 6  # explicit override beats both
+
+
+def test_read_env_file_missing_is_empty(tmp_path: Path) -> None:
+    assert read_env_file(tmp_path / "absent.env") == {}
+
+
+def test_secrets_not_in_repr() -> None:
+    settings = Settings.from_env(
+        {"KAFKA_SASL_PASSWORD": "hunter2-sasl", "DATABASE_URL": "postgresql+psycopg://w:hunter2-db@h:5432/d"}
+    )
+    shown = repr(settings)
+    assert "hunter2" not in shown
+    assert "postgresql+psycopg://w:***@h:5432/d" in shown
+    assert settings.kafka_sasl_password == "hunter2-sasl"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"TOPIC_PARTITIONS": "four"}, "TOPIC_PARTITIONS"),
+        ({"TOPIC_PARTITIONS": "0"}, "TOPIC_PARTITIONS"),
+        ({"WINDOW_LENGTH": "-3"}, "WINDOW_LENGTH"),
+        ({"DEVICE": "tpu"}, "DEVICE"),
+        ({"WINDOW_LENGTH": "5", "WINDOW_HOP": "6"}, "WINDOW_HOP"),
+    ],
+)
+def test_bad_values_rejected_naming_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        Settings.from_env(env)
+
+
+def test_readme_documents_every_setting() -> None:
+    from dataclasses import fields
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    missing = [f.name.upper() for f in fields(Settings) if f"`{f.name.upper()}`" not in readme]
+    assert missing == [], f"README configuration table lacks {missing}"
