@@ -1,0 +1,335 @@
+"""From normal boards to a trained, calibrated model file (the work behind `spi-crrn train` and `calibrate`).
+
+Steps of `train_bundle`:
+1. Per recipe: a PadGrid from the first board (all recipes padded to one common grid shape so one
+   network trains on all of them), and the boards of each printer in print_index order.
+2. Split per printer and recipe in time: the first `train_fraction` of the boards train, the next
+   `val_fraction` validate (early stopping), the rest is HELD OUT for threshold calibration. No window
+   crosses a split, so calibration never sees a training board.
+3. Per-pad normalization fitted on the training boards only.
+4. Windows (N, T, C, H, W): sliding (stride 1) for train/val; non-overlapping (stride T) for calibration.
+5. `crrn.training.fit` within the time left after reserving the (measured) calibration time.
+6. Thresholds for the network and both baselines by Experiment-1 injections into the held-out windows.
+
+Doubtful choice, documented: with several recipes the network trains with the UNION of their pad masks
+(`fit` takes one (H, W) mask), while scoring uses each recipe's own mask.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from crrn.bundle import METHODS, MODEL_METHOD, ModelBundle, RecipeModel
+from crrn.layout import PadGrid
+from crrn.normalization import PadNormalizer, board_values
+from crrn.scoring import Scorer, windows_array
+from crrn.thresholds import CalibrationSet, Thresholds, calibrate_sets
+from schemas.inspection import BoardInspection
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    config: str = "cpu"  # CRRNConfig preset: "cpu" or "paper"
+    variant: str = "crrn"  # crrn | crrn_noattn | crae | crae_noattn
+    window: int = 10  # T
+    hop: int = 1  # stored for the stream and `score`
+    max_minutes: float = 10.0  # wall-clock budget of the whole run
+    seed: int = 0
+    epochs: int = 30
+    batch_size: int = 16
+    train_fraction: float = 0.7
+    val_fraction: float = 0.15  # the rest is held out for calibration
+    max_calibration_windows: int = 16
+    device: str = "auto"
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.window < 2:
+            raise ValueError(f"--window {self.window}: a window needs at least 2 boards")
+        if not (0 < self.train_fraction < 1 and 0 < self.val_fraction < 1):
+            raise ValueError("train_fraction and val_fraction must be in (0, 1)")
+        if self.train_fraction + self.val_fraction >= 1:
+            raise ValueError("train_fraction + val_fraction must leave boards for calibration (< 1)")
+        if self.max_minutes <= 0:
+            raise ValueError(f"--max-minutes {self.max_minutes}: must be > 0")
+
+
+@dataclass(frozen=True, eq=False)
+class Segment:
+    """Consecutive boards of one printer and recipe, in print_index order."""
+
+    printer_id: str
+    recipe_id: str
+    boards: tuple[BoardInspection, ...]
+
+
+def segments_by_printer(boards: Sequence[BoardInspection]) -> list[Segment]:
+    """Boards grouped by (recipe, printer), each group sorted by print_index (duplicate event ids dropped)."""
+    groups: dict[tuple[str, str], dict[str, BoardInspection]] = {}
+    for b in boards:
+        groups.setdefault((b.recipe_id, b.printer_id), {}).setdefault(b.event_id, b)
+    return [
+        Segment(printer, recipe, tuple(sorted(g.values(), key=lambda b: b.print_index)))
+        for (recipe, printer), g in sorted(groups.items())
+    ]
+
+
+def split_segment(
+    seg: Segment, train_fraction: float, val_fraction: float
+) -> tuple[Segment, Segment, Segment]:
+    """Split in time into (train, val, held-out) segments."""
+    n = len(seg.boards)
+    a = round(n * train_fraction)
+    b = round(n * (train_fraction + val_fraction))
+    return (
+        replace(seg, boards=seg.boards[:a]),
+        replace(seg, boards=seg.boards[a:b]),
+        replace(seg, boards=seg.boards[b:]),
+    )
+
+
+def sliding_windows(frames: np.ndarray, T: int, stride: int) -> np.ndarray:
+    """(N, C, H, W) consecutive frames -> (M, T, C, H, W) windows starting every `stride` frames."""
+    n = frames.shape[0]
+    if n < T:
+        return np.empty((0, T, *frames.shape[1:]), dtype=frames.dtype)
+    starts = np.arange(0, n - T + 1, stride)
+    return frames[starts[:, None] + np.arange(T)[None, :]]  # (M, T, C, H, W)
+
+
+def fit_recipe_models(
+    train_segments: Sequence[Segment], all_segments: Sequence[Segment], grid_multiple: int = 1
+) -> dict[str, RecipeModel]:
+    """Layouts (common grid shape), normalization (training boards only) and aperture groups per recipe."""
+    first: dict[str, BoardInspection] = {}
+    for seg in all_segments:
+        if seg.boards:
+            first.setdefault(seg.recipe_id, seg.boards[0])
+    layouts = {rid: PadGrid.from_board(b) for rid, b in first.items()}
+    h = max(g.height for g in layouts.values())
+    w = max(g.width for g in layouts.values())
+    layouts = {rid: g.padded(multiple_of=grid_multiple, min_shape=(h, w)) for rid, g in layouts.items()}
+    out: dict[str, RecipeModel] = {}
+    for rid, layout in layouts.items():
+        train_boards = [b for s in train_segments if s.recipe_id == rid for b in s.boards]
+        if len(train_boards) < 2:
+            raise ValueError(
+                f"recipe {rid}: {len(train_boards)} training boards; need more boards of this recipe"
+            )
+        values = np.stack([board_values(b, layout.for_board(b)) for b in train_boards])  # (N, C, P)
+        groups = np.asarray(first[rid].pads.shape).astype(str)[layout.for_board(first[rid])]
+        out[rid] = RecipeModel(layout=layout, normalizer=PadNormalizer.fit(values), aperture_group=groups)
+    return out
+
+
+def segment_windows(
+    segments: Sequence[Segment], recipes: dict[str, RecipeModel], T: int, stride: int
+) -> dict[str, np.ndarray]:
+    """Per recipe: (M, T, C, H, W) normalized windows of all segments."""
+    out: dict[str, list[np.ndarray]] = {}
+    for seg in segments:
+        if len(seg.boards) < T:
+            continue
+        frames = windows_array(seg.boards, recipes[seg.recipe_id])  # (N, C, H, W)
+        out.setdefault(seg.recipe_id, []).append(sliding_windows(frames, T, stride))
+    return {rid: np.concatenate(ws) for rid, ws in out.items()}
+
+
+def _evenly(x: np.ndarray, k: int) -> np.ndarray:
+    if len(x) <= k:
+        return x
+    return x[np.linspace(0, len(x) - 1, k).round().astype(int)]
+
+
+def calibrate_bundle(
+    bundle: ModelBundle,
+    heldout: dict[str, np.ndarray],
+    rng: np.random.Generator,
+    device: str = "auto",
+    methods: Sequence[str] = METHODS,
+) -> tuple[dict[str, Thresholds], dict[str, Any]]:
+    """Thresholds per method from injections into held-out windows {recipe: (B, T, C, H, W)}."""
+    if not heldout:
+        raise ValueError("calibration: no held-out window; give more normal boards per printer")
+    thresholds: dict[str, Thresholds] = {}
+    report: dict[str, Any] = {}
+    provisional = replace(bundle, thresholds={m: Thresholds(1.0, -1.0) for m in methods})
+    for method in methods:
+        scorer = Scorer(provisional, device=device, method=method)
+        sets = [
+            CalibrationSet(scorer.array_score_fn(rid), w, bundle.recipes[rid].layout.mask)
+            for rid, w in sorted(heldout.items())
+        ]
+        result = calibrate_sets(sets, rng)
+        thresholds[method] = result.thresholds
+        report[method] = result.to_dict()
+    return thresholds, report
+
+
+def train_bundle(
+    boards: Sequence[BoardInspection], options: TrainOptions, progress: ProgressFn | None = None
+) -> ModelBundle:
+    """Train and calibrate a model on normal boards; see the module docstring."""
+    import torch
+
+    from crrn.nn import CRRN, CRRNConfig
+    from crrn.training import TrainConfig, fit
+
+    say = progress or log.info
+    started = time.monotonic()
+    budget_s = options.max_minutes * 60.0
+    if options.config not in ("cpu", "paper"):
+        raise ValueError(f"--config {options.config!r}: choose cpu or paper")
+    base = CRRNConfig.cpu() if options.config == "cpu" else CRRNConfig.paper()
+    config = CRRNConfig.variant(options.variant, base)
+    T = options.window
+
+    segments = segments_by_printer(boards)
+    splits = [split_segment(s, options.train_fraction, options.val_fraction) for s in segments]
+    train_segs = [s[0] for s in splits]
+    val_segs = [s[1] for s in splits]
+    held_segs = [s[2] for s in splits]
+    recipes = fit_recipe_models(train_segs, segments, grid_multiple=config.grid_multiple)
+    train_w = segment_windows(train_segs, recipes, T, stride=1)
+    val_w = segment_windows(val_segs, recipes, T, stride=1)
+    held_w = {
+        rid: _evenly(w, options.max_calibration_windows)
+        for rid, w in segment_windows(held_segs, recipes, T, stride=T).items()
+    }
+    for name, ws in (("training", train_w), ("validation", val_w), ("held-out", held_w)):
+        if not ws:
+            raise ValueError(
+                f"no {name} window of T={T} boards: every printer's boards are split "
+                f"{options.train_fraction:.0%}/{options.val_fraction:.0%}/rest in time and each part needs "
+                f">= T consecutive boards of one recipe; give more boards per printer or a smaller --window"
+            )
+    train_x = np.concatenate(list(train_w.values()))  # (N, T, C, H, W)
+    val_x = np.concatenate(list(val_w.values()))
+    masks = [r.layout.mask for r in recipes.values()]
+    mask = np.logical_or.reduce(masks)  # (H, W): union over recipes (one recipe: its own mask)
+    say(
+        f"{len(boards)} boards, {len(recipes)} recipe(s), grid {mask.shape}, {int(mask.sum())} pad cells; "
+        f"windows train {len(train_x)}, val {len(val_x)}, held-out {sum(len(w) for w in held_w.values())}"
+    )
+
+    torch.manual_seed(options.seed)
+    model = CRRN(config)
+    device = "cuda" if options.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
+    # measure the per-window forward time to reserve the calibration budget; the first call of a shape
+    # is much slower (kernel selection), calibration pays it once more with the rebuilt model
+    probe = torch.from_numpy(next(iter(held_w.values()))[:4])
+    model.eval()
+    with torch.inference_mode():
+        t0 = time.monotonic()
+        model(probe, torch.from_numpy(mask))
+        first_call_s = time.monotonic() - t0
+        t0 = time.monotonic()
+        model(probe, torch.from_numpy(mask))
+        per_window = (time.monotonic() - t0) / len(probe)
+    n_cal = sum(len(w) for w in held_w.values())
+    calib_s = first_call_s + per_window * n_cal * 2 * 5 * 1.5 + 5.0  # 2 signs x 5 ratios, margin
+    # fit checks its clock after each batch, then still validates: reserve one training batch
+    # (~3 forward passes) and one validation pass beyond its max_seconds
+    overshoot_s = per_window * (3 * options.batch_size + len(val_x)) * 1.5
+    train_s = budget_s - (time.monotonic() - started) - calib_s - overshoot_s - 10.0  # 10 s to save
+    if train_s < 5.0:
+        raise ValueError(
+            f"--max-minutes {options.max_minutes}: leaves {train_s:.0f} s for training after "
+            f"{calib_s + overshoot_s:.0f} s reserved for calibration and the last epoch; allow more minutes"
+        )
+    say(f"training {config.variant_name} ({model.num_parameters()} parameters) for at most {train_s:.0f} s")
+    cfg = TrainConfig(
+        epochs=options.epochs,
+        batch_size=options.batch_size,
+        max_seconds=train_s,
+        seed=options.seed,
+        device=device,
+    )
+    result = fit(
+        model, torch.from_numpy(train_x), torch.from_numpy(val_x), mask, cfg, progress=options.progress
+    )
+    say(f"trained {result.epochs} epochs in {result.seconds:.0f} s, best val loss {result.best_val_loss:.4f}")
+    model.cpu().eval()
+
+    bundle = ModelBundle(
+        config=config.to_dict(),
+        state_dict={k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        recipes=recipes,
+        thresholds={},
+        window_length=T,
+        window_hop=options.hop,
+        metrics={
+            "training": {
+                "epochs": result.epochs,
+                "best_val_loss": result.best_val_loss,
+                "seconds": result.seconds,
+                "stop_reason": result.stop_reason,
+                "train_windows": len(train_x),
+                "val_windows": len(val_x),
+                "history": [
+                    {"epoch": e.epoch, "train_loss": e.train_loss, "val_loss": e.val_loss}
+                    for e in result.history
+                ],
+            },
+            "options": {k: v for k, v in options.__dict__.items()},
+        },
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    thresholds, report = calibrate_bundle(
+        bundle, held_w, np.random.default_rng(options.seed + 7), device=options.device
+    )
+    bundle.thresholds = thresholds
+    bundle.metrics["calibration"] = report
+    say(
+        "thresholds: "
+        + ", ".join(
+            f"{m} {t.excessive:+.2f}/{t.insufficient:+.2f} (F1 {report[m]['f1_excessive']:.3f}/"
+            f"{report[m]['f1_insufficient']:.3f})"
+            for m, t in thresholds.items()
+        )
+        + f"; total {time.monotonic() - started:.0f} s"
+    )
+    return bundle
+
+
+def recalibrate(
+    bundle: ModelBundle,
+    boards: Sequence[BoardInspection],
+    *,
+    seed: int = 0,
+    max_windows: int = 64,
+    device: str = "auto",
+) -> ModelBundle:
+    """A copy of `bundle` with thresholds calibrated on `boards` (normal, not used in training)."""
+    segments = [s for s in segments_by_printer(boards) if s.recipe_id in bundle.recipes]
+    if not segments:
+        raise ValueError(f"no board of the model's recipes {sorted(bundle.recipes)} in the input")
+    T = bundle.window_length
+    held = {
+        rid: _evenly(w, max_windows) for rid, w in segment_windows(segments, bundle.recipes, T, T).items()
+    }
+    thresholds, report = calibrate_bundle(bundle, held, np.random.default_rng(seed), device=device)
+    metrics = {**bundle.metrics, "calibration": report, "recalibrated_at": datetime.now(UTC).isoformat()}
+    return replace(bundle, thresholds=thresholds, metrics=metrics)
+
+
+__all__ = [
+    "MODEL_METHOD",
+    "TrainOptions",
+    "calibrate_bundle",
+    "recalibrate",
+    "segments_by_printer",
+    "sliding_windows",
+    "train_bundle",
+]

@@ -1,0 +1,232 @@
+"""`spi-crrn train | calibrate | score`: the CRRN model from files. Argument parsing and file IO only;
+the work is in crrn/train_bundle.py and crrn/scoring.py. Heavy libraries are imported in the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crrn.scoring import BoardScores
+    from schemas.inspection import BoardInspection
+
+log = logging.getLogger(__name__)
+
+SCORE_COLUMNS = ("event_id", "board_id", "printer_id", "print_index", "pad_id", "score", "alarm")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train",
+        help="train a CRRN model on normal boards and calibrate its thresholds",
+        description=(
+            "Read normal boards, build per-recipe layouts and normalization, train the network on the "
+            "first part of every printer's boards, calibrate alarm thresholds on held-out boards with "
+            "synthetic Experiment-1 anomalies, and write one model file."
+        ),
+    )
+    train.add_argument("--input", required=True, help="normal boards (.jsonl or .parquet)")
+    train.add_argument("--output", required=True, help="model file to write")
+    train.add_argument("--config", choices=("cpu", "paper"), default="cpu", help="network size preset")
+    train.add_argument("--variant", choices=("crrn", "crrn_noattn", "crae", "crae_noattn"), default="crrn")
+    train.add_argument("--max-minutes", type=float, default=10.0, help="wall-clock budget (default 10)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--window", type=int, default=10, help="T: boards per window (default 10)")
+    train.add_argument("--hop", type=int, default=1, help="boards between windows when scoring")
+    train.add_argument("--epochs", type=int, default=30, help="maximum epochs")
+    train.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    train.set_defaults(func=_user_errors(_train))
+
+    cal = subparsers.add_parser(
+        "calibrate",
+        help="recalibrate a model's alarm thresholds on normal boards not used in training",
+    )
+    cal.add_argument("--model", required=True, help="model file (rewritten unless --output is given)")
+    cal.add_argument("--input", required=True, help="normal boards (.jsonl or .parquet)")
+    cal.add_argument("--output", default=None, help="write the recalibrated model here instead")
+    cal.add_argument("--seed", type=int, default=0)
+    cal.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    cal.set_defaults(func=_user_errors(_calibrate))
+
+    score = subparsers.add_parser(
+        "score",
+        help="score boards offline, exactly as the streaming worker does (one row per pad)",
+    )
+    score.add_argument("--model", required=True, help="model file")
+    score.add_argument("--input", required=True, help="boards (.jsonl or .parquet)")
+    score.add_argument("--output", required=True, help="scores (.parquet)")
+    score.add_argument("--method", choices=("crrn", "statistical", "pad_zscore"), default="crrn")
+    score.add_argument("--window", type=int, default=None, help="T (default: the model's)")
+    score.add_argument("--hop", type=int, default=None, help="hop (default: the model's)")
+    score.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    score.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    score.set_defaults(func=_user_errors(_score))
+
+
+def _user_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Bad input (files, recipes, options) ends with one clear line on stderr and exit status 2."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except (ValueError, KeyError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            print(f"spi-crrn {args.command}: error: {message}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def _read_boards(path: str) -> list[BoardInspection]:
+    from crrn.data import read_boards
+
+    p = Path(path)
+    if not p.is_file():
+        raise SystemExit(f"--input {path}: no such file")
+    return list(read_boards(p))
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+
+
+def _train(args: argparse.Namespace) -> int:
+    from crrn.train_bundle import TrainOptions, train_bundle
+
+    started = time.monotonic()
+    _set_threads(args.threads)
+    options = TrainOptions(
+        config=args.config,
+        variant=args.variant,
+        window=args.window,
+        hop=args.hop,
+        max_minutes=args.max_minutes,
+        seed=args.seed,
+        epochs=args.epochs,
+        device=args.device,
+    )
+    boards = _read_boards(args.input)
+    elapsed_min = (time.monotonic() - started) / 60.0  # reading counts against the budget
+    options = TrainOptions(
+        **{**options.__dict__, "max_minutes": max(options.max_minutes - elapsed_min, 0.01)}
+    )
+    bundle = train_bundle(boards, options, progress=log.info)
+    path = bundle.save(args.output)
+    log.info("wrote %s (model_version %s)", path, bundle.version)
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from crrn.bundle import ModelBundle
+    from crrn.train_bundle import recalibrate
+
+    bundle = ModelBundle.load(args.model)
+    new = recalibrate(bundle, _read_boards(args.input), seed=args.seed, device=args.device)
+    path = new.save(args.output or args.model)
+    for method, t in new.thresholds.items():
+        log.info("%s: excessive >= %+.3f, insufficient <= %+.3f", method, t.excessive, t.insufficient)
+    log.info("wrote %s (model_version %s)", path, new.version)
+    return 0
+
+
+def _score_table(batch: list[BoardScores]) -> Any:
+    import numpy as np
+    import pyarrow as pa
+
+    sizes = np.array([len(s.pad_id) for s in batch])
+    alarm = np.concatenate([s.alarm for s in batch]).astype(np.int8)
+    alarm_names = np.array(["insufficient", "none", "excessive"])[alarm + 1]
+    return pa.Table.from_pydict(
+        {
+            "event_id": np.repeat([s.event_id for s in batch], sizes),
+            "board_id": np.repeat([s.board_id for s in batch], sizes),
+            "printer_id": np.repeat([s.printer_id for s in batch], sizes),
+            "print_index": np.repeat(np.array([s.print_index for s in batch], dtype=np.int64), sizes),
+            "pad_id": np.concatenate([s.pad_id for s in batch]).astype(str),
+            "score": np.concatenate([s.score for s in batch]).astype(np.float32),
+            "alarm": alarm_names,
+        },
+        schema=_score_schema(),
+    )
+
+
+def _score(args: argparse.Namespace) -> int:
+    import pyarrow.parquet as pq
+
+    from crrn.bundle import ModelBundle
+    from crrn.scoring import Scorer, score_boards
+
+    _set_threads(args.threads)
+    bundle = ModelBundle.load(args.model)
+    scorer = Scorer(bundle, device=args.device, method=args.method)
+    T = args.window or bundle.window_length
+    hop = args.hop or bundle.window_hop
+    boards = _read_boards(args.input)
+    skipped: Counter[str] = Counter()
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer: pq.ParquetWriter | None = None
+    n_boards = n_alarmed = 0
+    batch: list[BoardScores] = []
+
+    def write(rows: list[BoardScores]) -> None:
+        nonlocal writer
+        table = _score_table(rows)
+        if writer is None:
+            writer = pq.ParquetWriter(out, table.schema)
+        writer.write_table(table)
+
+    try:
+        for scores in score_boards(
+            boards, scorer, T, hop, on_unscored=lambda b, status: skipped.update([status])
+        ):
+            batch.append(scores)
+            n_boards += 1
+            n_alarmed += scores.n_alarms > 0
+            if len(batch) >= 256:
+                write(batch)
+                batch = []
+        if batch:
+            write(batch)
+        if writer is None:  # nothing scored: an empty file with the same columns
+            writer = pq.ParquetWriter(out, _score_schema())
+    finally:
+        if writer is not None:
+            writer.close()
+    log.info(
+        "scored %d boards with %s (model %s): %d with alarms; wrote %s",
+        n_boards,
+        args.method,
+        bundle.version,
+        n_alarmed,
+        out,
+    )
+    if skipped:
+        print(
+            f"not scored: {sum(skipped.values())} boards ("
+            + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items()))
+            + f"); unscored = in a first window of fewer than T={T} boards of one printer and recipe; "
+            "unscorable = recipe or pad list unknown to the model (-v for details)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _score_schema() -> Any:
+    import pyarrow as pa
+
+    types = [pa.string(), pa.string(), pa.string(), pa.int64(), pa.string(), pa.float32(), pa.string()]
+    return pa.schema(list(zip(SCORE_COLUMNS, types, strict=True)))

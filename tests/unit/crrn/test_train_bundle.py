@@ -1,0 +1,68 @@
+"""Training glue: splits and windows by hand, and a tiny end-to-end train -> save -> load -> score."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from crrn.bundle import ModelBundle
+from crrn.scoring import Scorer, score_boards
+from crrn.train_bundle import (
+    Segment,
+    TrainOptions,
+    recalibrate,
+    segments_by_printer,
+    sliding_windows,
+    split_segment,
+    train_bundle,
+)
+from schemas.inspection import BoardInspection
+
+Make = Callable[..., BoardInspection]
+
+
+def test_sliding_windows_by_hand() -> None:
+    frames = np.arange(6.0).reshape(6, 1, 1, 1)  # frames 0..5
+    w = sliding_windows(frames, T=3, stride=2)
+    assert w[:, :, 0, 0, 0].tolist() == [[0, 1, 2], [2, 3, 4]]
+    assert sliding_windows(frames, T=7, stride=1).shape == (0, 7, 1, 1, 1)
+
+
+def test_segments_and_time_split(board_factory: Make) -> None:
+    boards = [board_factory(i, printer_id=p) for p in ("P2", "P1") for i in (3, 1, 2, 0, 4, 5, 6, 7, 8, 9)]
+    segs = segments_by_printer(boards + boards[:2])  # duplicates are dropped
+    assert [(s.printer_id, [b.print_index for b in s.boards]) for s in segs] == [
+        ("P1", list(range(10))),
+        ("P2", list(range(10))),
+    ]
+    train, val, held = split_segment(segs[0], 0.7, 0.15)  # 10 boards: 7 / round(8.5)=8 -> 1 / 2
+    assert [b.print_index for b in train.boards] == list(range(7))
+    assert [b.print_index for b in val.boards] == [7]
+    assert [b.print_index for b in held.boards] == [8, 9]
+    assert isinstance(held, Segment)
+
+
+def test_train_save_load_score_end_to_end(board_factory: Make, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    boards = [board_factory(i, printer_id=p, n_pads=12) for p in ("P1", "P2") for i in range(40)]
+    opts = TrainOptions(window=4, epochs=2, max_minutes=2.0, batch_size=8, max_calibration_windows=4)
+    bundle = train_bundle(boards, opts)
+    # per printer 40 boards -> 28 train / 6 val / 6 held out; T = 4 -> 25 + 3 sliding windows each
+    assert bundle.metrics["training"]["train_windows"] == 50
+    assert bundle.metrics["training"]["val_windows"] == 6
+    assert bundle.metrics["calibration"]["crrn"]["n_windows"] == 2  # held out: 1 window of 4 per printer
+    assert set(bundle.thresholds) == {"crrn", "statistical", "pad_zscore"}
+    path = bundle.save(tmp_path / "model.pt")
+    loaded = ModelBundle.load(path)
+    assert loaded.version == bundle.version
+    scorer = Scorer(loaded, device="cpu")
+    fresh = [board_factory(i, printer_id="P1", n_pads=12, seed=1000 + i) for i in range(100, 110)]
+    out = list(score_boards(fresh, scorer, loaded.window_length, loaded.window_hop))
+    assert [s.print_index for s in out] == list(range(100, 110))
+    assert all(np.isfinite(s.score).all() for s in out)
+    recal = recalibrate(loaded, fresh, seed=3, device="cpu")
+    assert recal.version != loaded.version
+    assert recal.state_dict is loaded.state_dict  # weights untouched

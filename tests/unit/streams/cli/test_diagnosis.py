@@ -1,0 +1,36 @@
+"""`spi-crrn experiment N` dispatch and `train-classifier` registration (no training here)."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from streams.cli.main import build_parser
+
+
+def test_experiment_dispatches_to_the_numbered_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    fake = types.ModuleType("crrn.experiments.exp1")
+    fake.run = lambda quick, out_dir: calls.append((quick, out_dir)) or {"ok": True}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "crrn.experiments.exp1", fake)
+    args = build_parser().parse_args(["experiment", "1", "--quick", "--output-dir", str(tmp_path / "r")])
+    assert args.func(args) == 0
+    assert calls == [(True, tmp_path / "r")]
+
+
+def test_unknown_experiment_number_is_refused() -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["experiment", "7"])
+
+
+def test_train_classifier_requires_a_model() -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train-classifier"])
+    args = build_parser().parse_args(["train-classifier", "--model", "m.pt", "--quick"])
+    assert args.model == "m.pt"
+    assert args.quick

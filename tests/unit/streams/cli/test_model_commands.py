@@ -1,0 +1,86 @@
+"""`spi-crrn train | calibrate | score` on small simulated files: files in, files and messages out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from crrn.bundle import ModelBundle
+from crrn.data.files import write_boards
+from crrn.sim.fleet import FleetSpec, simulate_fleet
+from streams.cli.main import build_parser
+
+
+def run(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("model-cli")
+    boards = [b for b, _ in simulate_fleet(FleetSpec(printers=1, pads=200, boards_per_printer=40), seed=5)]
+    write_boards(d / "normal.parquet", boards)
+    write_boards(d / "short.jsonl", boards[:2])  # fewer boards than one window
+    model = d / "model.pt"
+    argv = ["train", "--input", str(d / "normal.parquet"), "--output", str(model), "--window", "4"]
+    assert run([*argv, "--epochs", "1", "--max-minutes", "2", "--threads", "1"]) == 0
+    return {"dir": d, "normal": d / "normal.parquet", "short": d / "short.jsonl", "model": model}
+
+
+def test_train_writes_a_loadable_model(files: dict[str, Path]) -> None:
+    bundle = ModelBundle.load(files["model"])
+    assert bundle.window_length == 4
+    assert set(bundle.thresholds) == {"crrn", "statistical", "pad_zscore"}
+
+
+@pytest.mark.parametrize("method", ["crrn", "pad_zscore"])
+def test_score_writes_one_row_per_pad(files: dict[str, Path], method: str) -> None:
+    out = files["dir"] / f"scores-{method}.parquet"
+    argv = ["score", "--model", str(files["model"]), "--input", str(files["normal"]), "--output", str(out)]
+    assert run([*argv, "--method", method]) == 0
+    table = pq.read_table(out)
+    assert table.column_names == [
+        "event_id",
+        "board_id",
+        "printer_id",
+        "print_index",
+        "pad_id",
+        "score",
+        "alarm",
+    ]
+    assert table.num_rows == 40 * 200  # every board of one printer in order is scored once
+    assert set(table.column("alarm").to_pylist()) <= {"excessive", "insufficient", "none"}
+
+
+def test_score_reports_unscored_boards(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    out = files["dir"] / "short-scores.parquet"
+    argv = ["score", "--model", str(files["model"]), "--input", str(files["short"]), "--output", str(out)]
+    assert run(argv) == 0
+    assert "not scored: 2 boards (unscored 2)" in capsys.readouterr().err
+    assert pq.read_table(out).num_rows == 0
+
+
+def test_calibrate_rewrites_thresholds(files: dict[str, Path]) -> None:
+    out = files["dir"] / "recalibrated.pt"
+    argv = [
+        "calibrate",
+        "--model",
+        str(files["model"]),
+        "--input",
+        str(files["normal"]),
+        "--output",
+        str(out),
+    ]
+    assert run([*argv, "--seed", "9"]) == 0
+    old, new = ModelBundle.load(files["model"]), ModelBundle.load(out)
+    assert new.version != old.version
+    assert new.config == old.config
+
+
+def test_bad_input_is_one_clear_error(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["score", "--model", str(files["dir"] / "missing.pt"), "--input", str(files["normal"])]
+    assert run([*argv, "--output", str(files["dir"] / "x.parquet")]) == 2
+    assert "does not exist" in capsys.readouterr().err
