@@ -1,0 +1,209 @@
+"""`spi-crrn demo`: the whole system on the local services, start to finish, in a few minutes on a CPU.
+
+Steps: ensure topics and migrations; train a small CPU model and its printer-defect classifier once
+(cached in .spi-crrn/models/) and register + promote the model; start a worker subprocess (it loads the
+active model from the registry); simulate a fleet in which the last printer develops a printer defect
+and publish it to Kafka; wait until every board is in PostgreSQL; print a per-printer summary and where
+to look; stop the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from streams.settings import Settings, state_dir
+
+DEMO_SEED = 7  # the recipe is drawn from the seed: model and stream must share it
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    printers: int = 4
+    boards: int = 60
+    pads: int = 400
+    defect: str = "squeegee_blade"
+    amplitude: float = 6.0  # defect effect at full strength, in pad std units
+    timeout_s: float = 420.0
+    seed: int | None = None
+
+
+def _say(text_: str) -> None:
+    print(f"[demo] {text_}", flush=True)
+
+
+def _ensure_model(engine: Engine, o: DemoOptions) -> str:
+    """Train (or reuse) the demo model, register and promote it; returns its version."""
+    from crrn.sim.fleet import FleetSpec, simulate_fleet
+    from streams.cli.models import register_file
+    from streams.db import registry
+
+    path = state_dir() / "models" / f"demo-p{o.printers}-pads{o.pads}.pt"
+    if not path.is_file():
+        import torch
+
+        from crrn.train_bundle import TrainOptions, train_bundle
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 2)))
+        _say(f"training a small CPU model (at most 3 minutes) -> {path}")
+        spec = FleetSpec(printers=o.printers, pads=o.pads, boards_per_printer=80)
+        boards = [b for b, _ in simulate_fleet(spec, DEMO_SEED)]
+        bundle = train_bundle(
+            boards, TrainOptions(config="cpu", window=10, epochs=8, max_minutes=3.0, device="cpu")
+        )
+        bundle.save(path)
+    else:
+        _say(f"reusing the cached model {path}")
+    _ensure_classifier(path)
+    record = register_file(engine, path)
+    registry.promote(engine, record.version)
+    _say(f"model {record.version} registered and promoted")
+    return record.version
+
+
+def _ensure_classifier(model_path: Path) -> None:
+    """Train the printer-defect classifier beside the model once (small settings, a few minutes)."""
+    from crrn.diagnosis.classifier import classifier_path_for
+    from crrn.diagnosis.training import ClassifierTrainingConfig, train_classifier_for_model
+
+    if classifier_path_for(model_path).is_file():
+        return
+    _say("training the printer-defect classifier (small settings, a few minutes)")
+    config = ClassifierTrainingConfig.quick().replace(runs_per_layout=5, epochs=10, max_minutes=2.0)
+    train_classifier_for_model(model_path, config)
+
+
+def _start_worker(logs: Path) -> subprocess.Popen[bytes]:
+    logs.mkdir(parents=True, exist_ok=True)
+    log = (logs / "demo-worker.log").open("ab")
+    cmd = [sys.executable, "-c", "from streams.cli.main import main; main()", "worker", "--model-poll-s", "2"]
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+
+def run_demo(o: DemoOptions) -> int:
+    from crrn.sim.defects import DefectSpec
+    from crrn.sim.fleet import FleetSpec, simulate_fleet
+    from streams.db.engine import make_engine
+    from streams.db.migrations import upgrade
+    from streams.kafka.admin import ensure_topics
+    from streams.kafka.publish import publish_boards
+
+    started = time.monotonic()
+    settings = Settings.from_env()
+    ensure_topics(settings)
+    upgrade(settings.database_admin_url or settings.database_url, "head")
+    engine = make_engine(settings.database_url)
+    _ensure_model(engine, o)
+
+    worker = _start_worker(state_dir() / "logs")
+    _say(f"worker started (pid {worker.pid}, log {state_dir() / 'logs' / 'demo-worker.log'})")
+    try:
+        # A fresh stretch of print indexes each run, so the boards are new to the windows and the tables.
+        first = int(o.seed if o.seed is not None else time.time()) % 10**9 * 1000 + 1
+        defective = f"P{o.printers:02d}"
+        spec = FleetSpec(
+            printers=o.printers,
+            pads=o.pads,
+            boards_per_printer=o.boards,
+            first_print_index=first,
+            defects=(
+                DefectSpec(
+                    o.defect,
+                    start_index=first + o.boards // 4,
+                    duration=o.boards // 3,
+                    amplitude=o.amplitude,
+                    printer_id=defective,
+                ),
+            ),
+        )
+        boards = [b for b, _ in simulate_fleet(spec, DEMO_SEED)]
+        ids = [b.event_id for b in boards]
+        sent = asyncio.run(publish_boards(settings, boards))
+        _say(
+            f"published {sent} boards of {o.printers} printers to {settings.topic_inspections}; "
+            f"{defective} develops {o.defect}"
+        )
+        deadline = time.monotonic() + o.timeout_s
+        done = 0
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                done = conn.execute(
+                    text("SELECT count(*) FROM board_inspections WHERE event_id = ANY(:ids)"), {"ids": ids}
+                ).scalar_one()
+            if done >= len(ids) or worker.poll() is not None:
+                break
+            time.sleep(1.0)
+        if done < len(ids):
+            _say(
+                f"only {done}/{len(ids)} boards stored (worker exit code {worker.poll()}); see the worker log"
+            )
+            return 1
+        _summary(engine, ids, defective, o.defect, settings)
+        _say(f"done in {time.monotonic() - started:.0f} s")
+        return 0
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def _summary(engine: Engine, ids: list[str], defective: str, defect: str, settings: Settings) -> None:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT printer_id, count(*) AS boards, "
+                "count(*) FILTER (WHERE n_excessive + n_insufficient > 0) AS boards_with_alarms, "
+                "sum(n_excessive + n_insufficient) AS pad_alarms, max(model_version) AS model "
+                "FROM board_inspections WHERE event_id = ANY(:ids) GROUP BY printer_id ORDER BY printer_id"
+            ),
+            {"ids": ids},
+        ).all()
+        defects: dict[str, str] = dict(
+            conn.execute(
+                text(
+                    "SELECT printer_id, string_agg(DISTINCT defect, ',') FROM defect_classifications "
+                    "WHERE state = 'raised' AND (first_event_id = ANY(:ids) OR last_event_id = ANY(:ids)) "
+                    "GROUP BY printer_id"
+                ),
+                {"ids": ids},
+            ).all()
+        )
+    print()
+    print(
+        f"{'printer':<9}{'boards':>7}{'boards w/ alarms':>18}{'pad alarms':>12}  "
+        f"{'defect (diagnosis)':<20} simulated"
+    )
+    for r in rows:
+        simulated = defect if r.printer_id == defective else "-"
+        print(
+            f"{r.printer_id:<9}{r.boards:>7}{r.boards_with_alarms:>18}{r.pad_alarms:>12}  "
+            f"{defects.get(r.printer_id, '-'):<20} {simulated}"
+        )
+    print()
+    print("Where to look:")
+    print(
+        "  SQL:    SELECT * FROM v_printer_summary;\n"
+        "          SELECT * FROM v_pad_alarms ORDER BY inspected_at DESC LIMIT 20;"
+    )
+    print(f"  Kafka:  alarm messages on topic {settings.topic_alarms}; to read them:")
+    print("          .venv/bin/python - <<'EOF'")
+    print("          import asyncio, aiokafka")
+    print("          async def main():")
+    print(f"              c = aiokafka.AIOKafkaConsumer('{settings.topic_alarms}',")
+    servers = settings.kafka_bootstrap_servers
+    print(f"                  bootstrap_servers='{servers}', auto_offset_reset='earliest')")
+    print("              await c.start()")
+    print("              async for r in c: print(r.value[:300])")
+    print("          asyncio.run(main())")
+    print("          EOF")
+    print(f"          dead letters on {settings.topic_dlq}, printer defects on {settings.topic_defects}")

@@ -1,0 +1,50 @@
+"""The unit of work handed from the event loop to the inference thread (typed, frozen)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from crrn.scoring import BoardScores
+from crrn.windowing import Window
+from schemas.inspection import BoardInspection
+from schemas.messages import DefectEvent
+from streams.worker.results import SourceRef
+
+# The diagnosis hook: one printer's newly scored boards (print_index order) -> defect state changes
+# (crrn.diagnosis.policy.DefectPolicy instances are such callables).
+DefectPolicy = Callable[[Sequence[BoardScores]], Sequence[DefectEvent]]
+
+
+@dataclass(frozen=True, eq=False)
+class StoredBoard:
+    """A board that this job stores without scores, with its status (late, duplicate, unscored)."""
+
+    board: BoardInspection
+    source: SourceRef
+    status: str
+
+
+@dataclass(frozen=True, eq=False)
+class BoardJob:
+    """What one pushed record asks for: score `window` (its `new_boards` come from `window_sources`, same
+    order) and/or store `unscored` boards. The record at `record_offset` stays pending until the job is
+    done: the checkpointed window state never passes a window that is not stored yet."""
+
+    topic: str
+    partition: int
+    epoch: int  # assignment epoch of the partition when the job was made; stale jobs are dropped
+    record_offset: int  # the record whose push made this job
+    window: Window | None
+    window_sources: tuple[SourceRef, ...]
+    unscored: tuple[StoredBoard, ...] = ()
+
+    def __post_init__(self) -> None:
+        n_new = 0 if self.window is None else self.window.n_new
+        if len(self.window_sources) != n_new:
+            raise ValueError(f"BoardJob: {len(self.window_sources)} sources for {n_new} new boards")
+
+    @property
+    def offsets(self) -> list[int]:
+        """Input offsets that become durable when the job is done."""
+        return [self.record_offset]

@@ -1,0 +1,144 @@
+"""The inference thread's work on one batch of jobs: skip what PostgreSQL holds, score, publish, store.
+
+Order per batch (what makes the guarantees):
+1. drop jobs of partitions this worker no longer owns (their offsets are not committed; the new owner
+   redoes them);
+2. ask PostgreSQL which boards are stored already (replay after a crash or a rebalance) and drop them:
+   they are neither scored, nor published, nor written again;
+3. score the remaining windows in one `Scorer.score_windows` call (batched across printers);
+4. publish alarm and defect messages and wait for the broker's acknowledgement;
+5. write all rows in one transaction (ON CONFLICT DO NOTHING).
+Only then does the loop mark the jobs' offsets durable. A crash between 4 and 5 republishes the same
+alarms (same alarm_id) on replay; a crash anywhere else republishes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from crrn.scoring import BoardScores
+from crrn.windowing import Window
+from schemas.inspection import BoardInspection
+from streams.db.writer import ResultBatch, ResultWriter
+from streams.worker.jobs import BoardJob, DefectPolicy
+from streams.worker.model_source import ModelSource
+from streams.worker.results import SourceRef, board_row, defect_row, scored_result
+
+log = logging.getLogger(__name__)
+
+# (topic, key, value) records, published and acknowledged before returning.
+Publish = Callable[[list[tuple[str, bytes, bytes]]], None]
+
+
+@dataclass(frozen=True)
+class OutputTopics:
+    alarms: str
+    defects: str
+
+
+class BatchProcessor:
+    """`process(jobs)` for the BatchExecutor; see the module docstring for the order of effects."""
+
+    def __init__(
+        self,
+        models: ModelSource,
+        writer: ResultWriter,
+        publish: Publish,
+        topics: OutputTopics,
+        is_current: Callable[[BoardJob], bool],
+        defect_policy: DefectPolicy | None = None,
+    ) -> None:
+        """`defect_policy` overrides the policy that comes with the model (ModelSource.defect_policy)."""
+        self.models = models
+        self.writer = writer
+        self.publish = publish
+        self.topics = topics
+        self.is_current = is_current
+        self.defect_policy = defect_policy
+        self.boards_written = 0
+        self.boards_skipped = 0
+
+    def _score(self, windows: list[Window]) -> dict[str, BoardScores]:
+        """Scores by event_id; a window that cannot be scored (e.g. a recipe the model lacks) is left out."""
+        scorer = self.models.scorer
+        try:
+            return {s.event_id: s for s in scorer.score_windows(windows)}
+        except Exception:
+            if len(windows) == 1:
+                log.exception(
+                    "window of printer %s cannot be scored; its boards are stored unscored",
+                    windows[0].printer_id,
+                )
+                return {}
+        out: dict[str, BoardScores] = {}
+        for w in windows:  # find the window(s) that fail; score the others
+            out.update(self._score([w]))
+        return out
+
+    def process(self, jobs: list[BoardJob]) -> None:
+        jobs = [j for j in jobs if self.is_current(j)]
+        if not jobs:
+            return
+        candidates: list[tuple[BoardInspection, SourceRef]] = []
+        for j in jobs:
+            if j.window is not None:
+                candidates.extend(zip(j.window.new_boards, j.window_sources, strict=True))
+            candidates.extend((u.board, u.source) for u in j.unscored)
+        stored = self.writer.stored_event_ids([b.event_id for b, _ in candidates])
+        windows = [
+            j.window
+            for j in jobs
+            if j.window is not None and any(b.event_id not in stored for b in j.window.new_boards)
+        ]
+        scores = self._score(windows) if windows else {}
+
+        batch = ResultBatch()
+        records: list[tuple[str, bytes, bytes]] = []
+        new_scores_by_printer: dict[str, list[BoardScores]] = {}
+        done: set[str] = set(stored)
+        for j in jobs:
+            if j.window is not None:
+                for board, source in zip(j.window.new_boards, j.window_sources, strict=True):
+                    if board.event_id in done:
+                        continue
+                    done.add(board.event_id)
+                    s = scores.get(board.event_id)
+                    if s is None:
+                        batch.boards.append(board_row(board, source, "unscored"))
+                        continue
+                    result = scored_result(board, s, source)
+                    batch.boards.append(result.board)
+                    assert result.anomaly_map is not None
+                    batch.anomaly_maps.append(result.anomaly_map)
+                    batch.pad_alarms.extend(result.pad_alarms)
+                    if result.alarm_message is not None:
+                        records.append(
+                            (self.topics.alarms, board.printer_id.encode(), result.alarm_message.to_json())
+                        )
+                    new_scores_by_printer.setdefault(board.printer_id, []).append(s)
+            for u in j.unscored:
+                if u.board.event_id in done:
+                    continue
+                done.add(u.board.event_id)
+                batch.boards.append(board_row(u.board, u.source, u.status))
+
+        policy = self.defect_policy or self.models.defect_policy
+        if policy is not None:
+            for printer_id, printer_scores in new_scores_by_printer.items():
+                printer_scores.sort(key=lambda s: s.print_index)
+                try:
+                    events = policy(printer_scores)
+                except Exception:
+                    log.exception("defect diagnosis of printer %s failed for this batch", printer_id)
+                    continue
+                for event in events:
+                    batch.defects.append(defect_row(event))
+                    records.append((self.topics.defects, printer_id.encode(), event.to_json()))
+
+        if records:
+            self.publish(records)
+        self.writer.write(batch)
+        self.boards_written += len(batch.boards)
+        self.boards_skipped += len(stored)
