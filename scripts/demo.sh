@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The demo from a fresh clone: setup (venv, local Kafka + PostgreSQL, migrations), then the demo.
-# Until the pipeline's `spi-crrn demo` lands this runs `spi-crrn services smoke`: one board event
-# through Kafka and into PostgreSQL.
+# The demo from a fresh clone: setup (venv, local Kafka + PostgreSQL, migrations), then `spi-crrn demo`:
+# simulated printers (one developing a printer defect) stream through Kafka and the CRRN worker into
+# PostgreSQL and the alarm/defect topics, ending with a per-printer summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
-.venv/bin/spi-crrn services smoke
+.venv/bin/spi-crrn demo "$@"

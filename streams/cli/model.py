@@ -39,8 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--variant", choices=("crrn", "crrn_noattn", "crae", "crae_noattn"), default="crrn")
     train.add_argument("--max-minutes", type=float, default=10.0, help="wall-clock budget (default 10)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--window", type=int, default=10, help="T: boards per window (default 10)")
-    train.add_argument("--hop", type=int, default=1, help="boards between windows when scoring")
+    train.add_argument(
+        "--window", type=int, default=None, help="T: boards per window (default: WINDOW_LENGTH, 10)"
+    )
+    train.add_argument(
+        "--hop", type=int, default=None, help="boards between windows when scoring (default: WINDOW_HOP, 1)"
+    )
     train.add_argument("--epochs", type=int, default=30, help="maximum epochs")
     train.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -105,14 +109,17 @@ def _set_threads(threads: int | None) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from crrn.train_bundle import TrainOptions, train_bundle
+    from streams.settings import Settings
 
     started = time.monotonic()
+    # T and hop are stored in the model; the worker and `score` take them from there.
+    settings = Settings.from_env(window_length=args.window, window_hop=args.hop)
     _set_threads(args.threads)
     options = TrainOptions(
         config=args.config,
         variant=args.variant,
-        window=args.window,
-        hop=args.hop,
+        window=settings.window_length,
+        hop=settings.window_hop,
         max_minutes=args.max_minutes,
         seed=args.seed,
         epochs=args.epochs,
