@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from streams.settings import state_dir
+
+# Where the PostgreSQL cluster goes when root runs us from a folder the `postgres` user cannot reach
+# (e.g. a clone under a 0700 temp folder): PostgreSQL refuses root, so its files must be reachable.
+SERVER_REACHABLE_BASE = Path("/var/lib/spi-crrn")
+
+
+def traversable_by_others(path: Path) -> bool:
+    """True when every existing folder on the way to `path` lets other users pass (o+x)."""
+    return all(folder.stat().st_mode & 0o001 for folder in [path, *path.parents] if folder.exists())
 
 
 @dataclass(frozen=True)
@@ -53,7 +64,15 @@ class StatePaths:
 
     # PostgreSQL
     @property
+    def pg_relocated(self) -> bool:
+        """Running as root below a folder the `postgres` user cannot traverse: keep the cluster elsewhere."""
+        return os.geteuid() == 0 and not traversable_by_others(self.root.parent)
+
+    @property
     def pg(self) -> Path:
+        if self.pg_relocated:
+            key = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
+            return SERVER_REACHABLE_BASE / key / "pg"
         return self.root / "pg"
 
     @property
@@ -66,4 +85,4 @@ class StatePaths:
 
     @property
     def pg_log(self) -> Path:
-        return self.logs / "postgres.log"
+        return self.pg / "postgres.log" if self.pg_relocated else self.logs / "postgres.log"

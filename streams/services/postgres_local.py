@@ -96,6 +96,11 @@ class LocalPostgres:
 
     def _prepare_folders(self) -> None:
         """Create data, socket and log locations owned by the server's user."""
+        if self.paths.pg_relocated:
+            log.info(
+                "%s is not reachable by the `%s` user: the cluster lives in %s",
+                self.paths.root, SERVICE_USER, self.paths.pg,
+            )  # fmt: skip
         for folder in (self.paths.pg, self.paths.pg_socket_dir, self.paths.logs):
             folder.mkdir(parents=True, exist_ok=True)
         self.paths.pg_log.touch(exist_ok=True)
