@@ -18,6 +18,7 @@ TABLES = {
     "anomaly_maps",
     "pad_alarms",
     "defect_classifications",
+    "stream_checkpoints",  # 0002
 }
 VIEWS = {"v_printer_summary", "v_pad_alarms", "v_board_scores", "v_defects"}
 
@@ -45,6 +46,19 @@ def test_upgrade_downgrade_upgrade(empty_database) -> None:
 
     upgrade(url, "head")
     assert _schema(url) == (TABLES, VIEWS)
+
+
+def test_every_revision_downgrades_one_step(empty_database) -> None:
+    """Walk down from head one revision at a time: each revision's downgrade undoes only itself."""
+    url = empty_database.admin
+    upgrade(url)
+    seen = [current_revision(url)]
+    while seen[-1] is not None:
+        downgrade(url, "-1")
+        seen.append(current_revision(url))
+    assert seen[0] == head_revision()
+    assert len(seen) == len(set(seen)) >= 3  # head, ..., 0001, base
+    assert _schema(url) == (set(), set())
 
 
 def test_board_inspection_indexes(fresh_database) -> None:
