@@ -155,10 +155,18 @@ class PadAlarm:
         scores: np.ndarray,
         thresholds: Thresholds,
         model_version: str,
+        alarm: np.ndarray | None = None,
     ) -> PadAlarm | None:
-        """The alarm of a board given its signed per-pad scores `(P,)`; None when no pad passes."""
-        excessive = scores >= thresholds.excessive  # (P,) bool
-        insufficient = scores <= thresholds.insufficient
+        """The alarm of a board given its signed per-pad scores `(P,)`; None when no pad passes.
+
+        `alarm` (P,) int8 codes (+1 excessive, -1 insufficient, 0 none), when the scorer already decided
+        them, are used as they are; otherwise the thresholds decide (score >= excessive, <= insufficient).
+        """
+        if alarm is not None:
+            excessive, insufficient = alarm > 0, alarm < 0  # (P,) bool each
+        else:
+            excessive = scores >= thresholds.excessive
+            insufficient = scores <= thresholds.insufficient
         hit = np.flatnonzero(excessive | insufficient)
         if hit.size == 0:
             return None

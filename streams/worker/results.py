@@ -8,13 +8,12 @@ alarm rows and the message are built from the same `BoardScores.alarm` codes, so
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
 
 import numpy as np
 
 from crrn.scoring import BoardScores
 from schemas.inspection import BoardInspection
-from schemas.messages import AlarmedPad, AlarmKind, DefectEvent, PadAlarm, Thresholds, alarm_id
+from schemas.messages import DefectEvent, PadAlarm, Thresholds, alarm_id
 from streams.db.writer import AnomalyMapRow, BoardRow, DefectRow, PadAlarmRow
 
 
@@ -104,30 +103,9 @@ def scored_result(board: BoardInspection, scores: BoardScores, source: SourceRef
             pad_ids, kinds, limits, score_hit, vol_hit, x_hit, y_hit, strict=True
         )
     ]
-    message = None
-    if rows:
-        message = PadAlarm(
-            alarm_id=aid,
-            event_id=board.event_id,
-            printer_id=board.printer_id,
-            line_id=board.line_id,
-            board_id=board.board_id,
-            print_index=board.print_index,
-            inspected_at=board.inspected_at,
-            model_version=version,
-            thresholds=Thresholds(float(th.excessive), float(th.insufficient)),
-            pads=tuple(
-                AlarmedPad(
-                    r.pad_id,
-                    r.x_mm or 0.0,
-                    r.y_mm or 0.0,
-                    cast(AlarmKind, r.kind),
-                    r.score,
-                    r.measured_volume_pct or 0.0,
-                )
-                for r in rows
-            ),
-        )
+    message = PadAlarm.for_board(
+        board, scores.score, Thresholds(float(th.excessive), float(th.insufficient)), version, scores.alarm
+    )
     return BoardResult(
         board=board_row(board, source, "scored", scores),
         anomaly_map=AnomalyMapRow(
