@@ -34,3 +34,18 @@ def test_train_classifier_requires_a_model() -> None:
     args = build_parser().parse_args(["train-classifier", "--model", "m.pt", "--quick"])
     assert args.model == "m.pt"
     assert args.quick
+
+
+def test_policy_flags_build_a_hysteresis_config() -> None:
+    import argparse
+
+    from streams.cli.diagnosis import add_policy_arguments, policy_config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_policy_arguments(parser)
+    config = policy_config_from_args(
+        parser.parse_args(["--defect-raise-after", "5", "--defect-clear-below", "0.1"])
+    )
+    assert (config.raise_after, config.clear_below, config.raise_above) == (5, 0.1, 0.5)
+    with pytest.raises(ValueError, match="raise_after"):
+        policy_config_from_args(parser.parse_args(["--defect-raise-after", "0"]))
