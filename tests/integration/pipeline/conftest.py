@@ -143,14 +143,19 @@ def read_topic(settings: Settings, topic: str) -> list[tuple[int, int, bytes | N
 
     async def read() -> list[tuple[int, int, bytes | None, bytes]]:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
         )
         await consumer.start()
         try:
             parts = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
             consumer.assign(parts)
+            start = await consumer.beginning_offsets(parts)
             end = await consumer.end_offsets(parts)
-            await consumer.seek_to_beginning(*parts)
+            # Explicit seeks: seek_to_beginning() is lazy, and position() could see the "latest" reset.
+            for tp in parts:
+                consumer.seek(tp, start[tp])
             out: list[tuple[int, int, bytes | None, bytes]] = []
             while any([await consumer.position(tp) < end[tp] for tp in parts]):
                 batch = await consumer.getmany(timeout_ms=1000)
