@@ -195,15 +195,5 @@ def _summary(engine: Engine, ids: list[str], defective: str, defect: str, settin
         "  SQL:    SELECT * FROM v_printer_summary;\n"
         "          SELECT * FROM v_pad_alarms ORDER BY inspected_at DESC LIMIT 20;"
     )
-    print(f"  Kafka:  alarm messages on topic {settings.topic_alarms}; to read them:")
-    print("          .venv/bin/python - <<'EOF'")
-    print("          import asyncio, aiokafka")
-    print("          async def main():")
-    print(f"              c = aiokafka.AIOKafkaConsumer('{settings.topic_alarms}',")
-    servers = settings.kafka_bootstrap_servers
-    print(f"                  bootstrap_servers='{servers}', auto_offset_reset='earliest')")
-    print("              await c.start()")
-    print("              async for r in c: print(r.value[:300])")
-    print("          asyncio.run(main())")
-    print("          EOF")
+    print(f"  Kafka:  .venv/bin/spi-crrn tail {settings.topic_alarms} --from-beginning --max 5")
     print(f"          dead letters on {settings.topic_dlq}, printer defects on {settings.topic_defects}")

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "streams.cli.diagnosis",  # train-classifier, experiment N
     "streams.cli.models",  # models list|promote
     "streams.cli.worker",  # worker, demo, smoke
+    "streams.cli.tail",  # tail TOPIC
     "streams.cli.bench",  # bench
 ]
 
