@@ -16,27 +16,24 @@ COMMAND_MODULES = [
     "streams.cli.services",  # services up|down|status
     "streams.cli.db",  # db upgrade|downgrade|current
     "streams.cli.data",  # validate, simulate, convert, figures
-    "streams.cli.model",  # train, calibrate, score, experiment, train-classifier
+    "streams.cli.model",  # train, calibrate, score
     "streams.cli.diagnosis",  # train-classifier, experiment N
-    "streams.cli.models",  # models list|promote
-    "streams.cli.worker",  # worker, demo, smoke
+    "streams.cli.models",  # models list|register|promote
+    "streams.cli.worker",  # worker, demo
     "streams.cli.tail",  # tail TOPIC
     "streams.cli.bench",  # bench
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spi-crrn", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="spi-crrn",
+        description="Catch solder paste printer faults from SPI data with the CRRN model.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # TODO(lead): remove once every module exists
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 
