@@ -8,7 +8,10 @@ Steps of `train_bundle`:
    crosses a split, so calibration never sees a training board.
 3. Per-pad normalization fitted on the training boards only.
 4. Windows (N, T, C, H, W): sliding (stride 1) for train/val; non-overlapping (stride T) for calibration.
-5. `crrn.training.fit` within the time left after reserving the (measured) calibration time.
+5. `crrn.training.fit` within the time left after reserving the calibration time, measured on a WARM
+   forward pass (the first call of a shape is several times slower). The reserve is capped at
+   `MAX_CALIBRATION_SHARE` of the budget by calibrating on fewer held-out windows, so a tight budget
+   still trains (at least one batch) and the whole run stays within `max_minutes`.
 6. Thresholds for the network and both baselines by Experiment-1 injections into the held-out windows.
 
 Doubtful choice, documented: with several recipes the network trains with the UNION of their pad masks
@@ -36,6 +39,8 @@ from schemas.inspection import BoardInspection
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str], None]
+MAX_CALIBRATION_SHARE = 0.2  # of the budget, at most, for threshold calibration
+MARGIN_S = 5.0  # per margin (calibration set-up; building and saving the bundle), at most 5 % of the budget
 
 
 @dataclass(frozen=True)
@@ -47,12 +52,25 @@ class TrainOptions:
     max_minutes: float = 10.0  # wall-clock budget of the whole run
     seed: int = 0
     epochs: int = 30
-    batch_size: int = 16
+    batch_size: int | None = None  # None: 4 on CPU (more steps per CPU second), 16 on CUDA
     train_fraction: float = 0.7
     val_fraction: float = 0.15  # the rest is held out for calibration
     max_calibration_windows: int = 16
     device: str = "auto"
     progress: bool = False
+    # crrn.training.TrainConfig knobs (defaults there; see its docstring)
+    lr: float = 1e-3
+    patience: int = 10
+    min_delta: float = 0.005
+    anomaly_board_prob: float = 0.5
+    anomaly_max_ratio: float = 0.5
+    anomaly_mu: tuple[float, float] = (2.0, 8.0)
+    anomaly_volume_only_prob: float = 0.5
+    anomaly_height_only_prob: float = 0.15
+    noise_fraction: float = 0.1
+    keep_prob: float = 0.9
+    calibration_volume_only_prob: float = 0.5  # share of calibration boards with volume-only anomalies
+    calibration_mus: tuple[float, ...] = (4.0, 5.0)  # anomaly sizes (pad std units) pooled in calibration
 
     def __post_init__(self) -> None:
         if self.window < 2:
@@ -63,6 +81,35 @@ class TrainOptions:
             raise ValueError("train_fraction + val_fraction must leave boards for calibration (< 1)")
         if self.max_minutes <= 0:
             raise ValueError(f"--max-minutes {self.max_minutes}: must be > 0")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"--batch-size {self.batch_size}: must be >= 1")
+        if not 0.0 <= self.calibration_volume_only_prob <= 1.0:
+            raise ValueError(
+                f"calibration_volume_only_prob {self.calibration_volume_only_prob}: must be in [0, 1]"
+            )
+        if not self.calibration_mus or min(self.calibration_mus) <= 0:
+            raise ValueError(f"calibration_mus {self.calibration_mus}: give one or more sizes > 0")
+        self.train_config()  # validates the TrainConfig knobs, naming the bad one
+
+    def train_config(self, **overrides: Any) -> Any:
+        """The crrn.training.TrainConfig of these options (`overrides`: batch size, budget, device)."""
+        from crrn.training import TrainConfig
+
+        fields = {
+            "epochs": self.epochs,
+            "lr": self.lr,
+            "patience": self.patience,
+            "min_delta": self.min_delta,
+            "anomaly_board_prob": self.anomaly_board_prob,
+            "anomaly_max_ratio": self.anomaly_max_ratio,
+            "anomaly_mu": tuple(self.anomaly_mu),
+            "anomaly_volume_only_prob": self.anomaly_volume_only_prob,
+            "anomaly_height_only_prob": self.anomaly_height_only_prob,
+            "noise_fraction": self.noise_fraction,
+            "keep_prob": self.keep_prob,
+            "seed": self.seed,
+        }
+        return TrainConfig(**{**fields, **overrides})
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,8 +205,10 @@ def calibrate_bundle(
     rng: np.random.Generator,
     device: str = "auto",
     methods: Sequence[str] = METHODS,
+    volume_only_prob: float = 0.5,
+    mus: Sequence[float] = (4.0, 5.0),
 ) -> tuple[dict[str, Thresholds], dict[str, Any]]:
-    """Thresholds per method from injections into held-out windows {recipe: (B, T, C, H, W)}."""
+    """Per-method thresholds from injections (sizes `mus`) into held-out windows {recipe: (B, T, C, H, W)}."""
     if not heldout:
         raise ValueError("calibration: no held-out window; give more normal boards per printer")
     thresholds: dict[str, Thresholds] = {}
@@ -171,7 +220,7 @@ def calibrate_bundle(
             CalibrationSet(scorer.array_score_fn(rid), w, bundle.recipes[rid].layout.mask)
             for rid, w in sorted(heldout.items())
         ]
-        result = calibrate_sets(sets, rng)
+        result = calibrate_sets(sets, rng, mu=mus, volume_only_prob=volume_only_prob)
         thresholds[method] = result.thresholds
         report[method] = result.to_dict()
     return thresholds, report
@@ -184,7 +233,7 @@ def train_bundle(
     import torch
 
     from crrn.nn import CRRN, CRRNConfig
-    from crrn.training import TrainConfig, fit
+    from crrn.training import fit
 
     say = progress or log.info
     started = time.monotonic()
@@ -226,36 +275,38 @@ def train_bundle(
     torch.manual_seed(options.seed)
     model = CRRN(config)
     device = "cuda" if options.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
-    # measure the per-window forward time to reserve the calibration budget; the first call of a shape
-    # is much slower (kernel selection), calibration pays it once more with the rebuilt model
-    probe = torch.from_numpy(next(iter(held_w.values()))[:4])
-    model.eval()
-    with torch.inference_mode():
-        t0 = time.monotonic()
-        model(probe, torch.from_numpy(mask))
-        first_call_s = time.monotonic() - t0
-        t0 = time.monotonic()
-        model(probe, torch.from_numpy(mask))
-        per_window = (time.monotonic() - t0) / len(probe)
-    n_cal = sum(len(w) for w in held_w.values())
-    calib_s = first_call_s + per_window * n_cal * 2 * 5 * 1.5 + 5.0  # 2 signs x 5 ratios, margin
+    batch_size = options.batch_size or (16 if device == "cuda" else 4)
+    per_window = _forward_seconds_per_window(model, next(iter(held_w.values())), mask)
+    # 2 signs x 5 ratios x sizes forward passes per calibration window, x 1.5 margin (baselines are cheap)
+    per_cal_window = per_window * 2 * 5 * len(options.calibration_mus) * 1.5
     # fit checks its clock after each batch, then still validates: reserve one training batch
     # (~3 forward passes) and one validation pass beyond its max_seconds
-    overshoot_s = per_window * (3 * options.batch_size + len(val_x)) * 1.5
-    train_s = budget_s - (time.monotonic() - started) - calib_s - overshoot_s - 10.0  # 10 s to save
-    if train_s < 5.0:
-        raise ValueError(
-            f"--max-minutes {options.max_minutes}: leaves {train_s:.0f} s for training after "
-            f"{calib_s + overshoot_s:.0f} s reserved for calibration and the last epoch; allow more minutes"
-        )
-    say(f"training {config.variant_name} ({model.num_parameters()} parameters) for at most {train_s:.0f} s")
-    cfg = TrainConfig(
-        epochs=options.epochs,
-        batch_size=options.batch_size,
-        max_seconds=train_s,
-        seed=options.seed,
-        device=device,
+    overshoot_s = per_window * (3 * batch_size + len(val_x)) * 1.5
+    margin_s = min(MARGIN_S, 0.05 * budget_s)
+    cap_s = MAX_CALIBRATION_SHARE * budget_s
+    n_cal = sum(len(w) for w in held_w.values())
+    n_fit = max(len(held_w), int((cap_s - margin_s) / max(per_cal_window, 1e-9)))
+    if n_cal > n_fit:  # thin the calibration windows to keep the reserve under the cap
+        per_recipe = max(1, n_fit // len(held_w))
+        held_w = {rid: _evenly(w, per_recipe) for rid, w in held_w.items()}
+        say(f"calibrating on {per_recipe} held-out window(s) per recipe to fit the budget (of {n_cal})")
+        n_cal = sum(len(w) for w in held_w.values())
+    calib_s = per_cal_window * n_cal + margin_s
+    train_s = budget_s - (time.monotonic() - started) - calib_s - overshoot_s - margin_s
+    if train_s < 1.0:
+        # fit always runs one batch: go on when that still fits, i.e. only a small overshoot reserve
+        step_s = per_window * 3 * batch_size * 1.5
+        if budget_s - (time.monotonic() - started) - calib_s - step_s - margin_s < 0:
+            raise ValueError(
+                f"--max-minutes {options.max_minutes}: too short for even one training batch after "
+                f"{calib_s:.0f} s reserved for calibration; allow more minutes"
+            )
+        train_s = 1.0
+    say(
+        f"training {config.variant_name} ({model.num_parameters()} parameters, batch {batch_size}) for at "
+        f"most {train_s:.0f} s; {calib_s:.0f} s reserved for calibration on {n_cal} window(s)"
     )
+    cfg = options.train_config(batch_size=batch_size, max_seconds=train_s, device=device)
     result = fit(
         model, torch.from_numpy(train_x), torch.from_numpy(val_x), mask, cfg, progress=options.progress
     )
@@ -287,7 +338,12 @@ def train_bundle(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     thresholds, report = calibrate_bundle(
-        bundle, held_w, np.random.default_rng(options.seed + 7), device=options.device
+        bundle,
+        held_w,
+        np.random.default_rng(options.seed + 7),
+        device=options.device,
+        volume_only_prob=options.calibration_volume_only_prob,
+        mus=options.calibration_mus,
     )
     bundle.thresholds = thresholds
     bundle.metrics["calibration"] = report
@@ -301,6 +357,26 @@ def train_bundle(
         + f"; total {time.monotonic() - started:.0f} s"
     )
     return bundle
+
+
+def _forward_seconds_per_window(model: Any, windows: np.ndarray, mask: np.ndarray) -> float:
+    """Seconds per window of a WARM forward pass over up to 4 windows (B, T, C, H, W) on the CPU.
+
+    The first call of a shape is several times slower (allocation, kernel selection): it is run once
+    untimed, then the median of two timed calls is used.
+    """
+    import torch
+
+    probe = torch.from_numpy(np.ascontiguousarray(windows[:4]))  # (b, T, C, H, W)
+    m = torch.from_numpy(mask)
+    model.eval()
+    times = []
+    with torch.inference_mode():
+        for _ in range(3):
+            t0 = time.monotonic()
+            model(probe, m)
+            times.append(time.monotonic() - t0)
+    return float(np.median(times[1:])) / len(probe)
 
 
 def recalibrate(

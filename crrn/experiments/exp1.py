@@ -5,8 +5,9 @@
 2. Train the four variants (CRRN, CRRN\\a, CRAE, CRAE\\a) with `crrn.train_bundle.train_bundle`, the code
    behind `spi-crrn train`, on the SAME boards with the same options and budget. train_bundle splits the
    boards in time (train / validation / held-out) and calibrates thresholds of the network and of both
-   baselines by best F1 on mu = 5 injections into the held-out boards (crrn/thresholds.py). For mu = 2.5
-   the same held-out windows are calibrated again with mu = 2.5 (`calibrate_sets`, same code).
+   baselines by best F1 on injections into the held-out boards (crrn/thresholds.py; |mu| = 4 and 5
+   pooled, half of the boards volume-only: train_bundle's defaults); those stored thresholds serve
+   |mu| = 5. For mu = 2.5 the same held-out windows are calibrated again with mu = 2.5 (`calibrate_sets`).
 3. Test: for every mu in {5, 2.5}, sign and Pa in {10..50} %, every test board gets its own random
    anomaly map (exactly round(Pa * P) pads, crrn.sim.injections.anomaly_mask) and
 
@@ -16,6 +17,9 @@
    units (value += shift * normalizer scale of that pad and channel), i.e. exactly the injection of
    calibration and training, applied to the boards themselves (values clipped at 0, as a measured
    volume cannot be negative).
+   Also (`volume_only_mus`, default |mu| = 5): the same injection on the volume channel ONLY, which is
+   what the simulator's own injection, real volume defects and an outside checker do; reported under
+   the mu key "5v" with the model's stored (calibrated) thresholds.
 4. Score the injected boards with `score_boards` + `Scorer` (the windowing and code of `spi-crrn score`
    and the stream: per printer, windows of T boards, every board scored once) for each variant and for
    both baselines; F1 at the calibrated threshold and at the best threshold, PR curves.
@@ -39,6 +43,7 @@ import numpy as np
 from crrn.bundle import ModelBundle, RecipeModel
 from crrn.experiments.exp1_report import (
     SIGNS,
+    VOLUME_ONLY_SUFFIX,
     Cell,
     evaluate_cell,
     mu_key,
@@ -76,6 +81,7 @@ class Exp1Settings:
     variants: tuple[str, ...] = VARIANTS
     ratios: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
     mus: tuple[float, ...] = (5.0, 2.5)
+    volume_only_mus: tuple[float, ...] = (5.0,)  # also injected into volume_pct only (key "5v")
     sigma: float = 0.1
     seed: int = 0
     device: str = "auto"
@@ -118,8 +124,10 @@ def inject_boards(
     ratio: float,
     mu: float,
     sigma: float,
+    volume_only: bool = False,
 ) -> tuple[list[BoardInspection], np.ndarray]:
-    """Experiment-1 anomalies in the model's normalized units on both channels of every board.
+    """Experiment-1 anomalies in the model's normalized units on both channels of every board (on
+    `volume_pct` only when `volume_only`).
 
     Returns (injected boards, labels (N, P) bool in each board's own pad order). All boards must have the
     same number of pads P (one recipe).
@@ -136,7 +144,9 @@ def inject_boards(
         pads = replace(
             board.pads,
             volume_pct=np.maximum(board.pads.volume_pct + shift[i] * board_scale[0], 0.0),
-            height_um=np.maximum(board.pads.height_um + shift[i] * board_scale[1], 0.0),
+            height_um=board.pads.height_um
+            if volume_only
+            else np.maximum(board.pads.height_um + shift[i] * board_scale[1], 0.0),
         )
         out.append(replace(board, pads=pads))
     return out, labels
@@ -162,7 +172,7 @@ def heldout_windows(
 def calibrated_thresholds(
     bundle: ModelBundle, method: str, held: dict[str, np.ndarray], mu: float, s: Exp1Settings
 ) -> Thresholds:
-    """The model's stored thresholds for mu = 5 (what `spi-crrn score` uses); recalibrated on the same
+    """The model's stored thresholds for |mu| = 5 (what `spi-crrn score` uses); recalibrated on the same
     held-out windows for any other mu (crrn.thresholds.calibrate_sets, same ratios)."""
     from crrn.scoring import Scorer
     from crrn.thresholds import CalibrationSet, calibrate_sets
@@ -255,16 +265,19 @@ def evaluate(
     results: dict[str, Any] = {}
     curves: dict[str, Any] = {}
     used: dict[str, Any] = {}
-    for mu in s.mus:
-        mk = mu_key(mu)
+    cases = [(mu_key(mu), mu, False) for mu in s.mus]
+    cases += [(mu_key(mu) + VOLUME_ONLY_SUFFIX, mu, True) for mu in s.volume_only_mus]
+    for mk, mu, volume_only in cases:
         thresholds = {name: calibrated_thresholds(b, m, held, mu, s) for name, (b, m) in scorers.items()}
         used[mk] = {name: t.to_dict() for name, t in thresholds.items()}
         for sign in SIGNS:
             for ratio in s.ratios:
                 rng = np.random.default_rng(
-                    [s.seed, 0x7E57, int(mu * 100), sign_of(sign) + 1, round(ratio * 100)]
+                    [s.seed, 0x7E57, int(mu * 100), sign_of(sign) + 1, round(ratio * 100), int(volume_only)]
                 )
-                boards, labels = inject_boards(test, recipe, rng, ratio, sign_of(sign) * mu, s.sigma)
+                boards, labels = inject_boards(
+                    test, recipe, rng, ratio, sign_of(sign) * mu, s.sigma, volume_only=volume_only
+                )
                 rk = ratio_key(ratio)
                 for name, (bundle, method) in scorers.items():
                     scores = score_matrix(bundle, method, boards, s.device)  # (N, P)

@@ -46,6 +46,53 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--hop", type=int, default=None, help="boards between windows when scoring (default: WINDOW_HOP, 1)"
     )
     train.add_argument("--epochs", type=int, default=30, help="maximum epochs")
+    train.add_argument(
+        "--batch-size", type=int, default=None, help="windows per step (default: 4 on CPU, 16 on CUDA)"
+    )
+    train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    train.add_argument(
+        "--patience", type=int, default=10, help="epochs without validation improvement before stopping"
+    )
+    train.add_argument(
+        "--min-delta",
+        type=float,
+        default=0.005,
+        help="relative validation-loss improvement that counts for early stopping (default 0.005)",
+    )
+    corruption = train.add_argument_group("training corruption (synthetic anomalies on normal boards)")
+    corruption.add_argument(
+        "--anomaly-board-prob", type=float, default=0.5, help="share of training boards with anomalies"
+    )
+    corruption.add_argument(
+        "--anomaly-max-ratio", type=float, default=0.5, help="anomalous pads per board: U(0, this)"
+    )
+    corruption.add_argument(
+        "--anomaly-mu",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        default=(2.0, 8.0),
+        help="anomaly size U(LOW, HIGH) in per-pad std units (default 2 8)",
+    )
+    corruption.add_argument(
+        "--anomaly-volume-only-prob",
+        type=float,
+        default=0.5,
+        help="share of anomalous boards (training and calibration) that shift volume only (default 0.5)",
+    )
+    corruption.add_argument(
+        "--anomaly-height-only-prob",
+        type=float,
+        default=0.15,
+        help="share of anomalous training boards that shift height only (default 0.15)",
+    )
+    corruption.add_argument(
+        "--calibration-mu",
+        type=float,
+        nargs="+",
+        default=(4.0, 5.0),
+        help="anomaly sizes (pad std units) pooled when calibrating the thresholds (default 4 5)",
+    )
     train.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     train.set_defaults(func=_user_errors(_train))
@@ -123,6 +170,17 @@ def _train(args: argparse.Namespace) -> int:
         max_minutes=args.max_minutes,
         seed=args.seed,
         epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        patience=args.patience,
+        min_delta=args.min_delta,
+        anomaly_board_prob=args.anomaly_board_prob,
+        anomaly_max_ratio=args.anomaly_max_ratio,
+        anomaly_mu=(args.anomaly_mu[0], args.anomaly_mu[1]),
+        anomaly_volume_only_prob=args.anomaly_volume_only_prob,
+        anomaly_height_only_prob=args.anomaly_height_only_prob,
+        calibration_volume_only_prob=args.anomaly_volume_only_prob,
+        calibration_mus=tuple(args.calibration_mu),
         device=args.device,
     )
     boards = _read_boards(args.input)

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from crrn.baselines import PadHistoryZScore
-from crrn.thresholds import Thresholds, best_f1, calibrate, calibrate_detailed, inject, pr_curve
+from crrn.thresholds import (
+    CalibrationSet,
+    Thresholds,
+    best_f1,
+    calibrate,
+    calibrate_detailed,
+    calibrate_sets,
+    inject,
+    pr_curve,
+)
 
 
 def test_pr_curve_six_elements_by_hand() -> None:
@@ -54,6 +63,21 @@ def test_inject_only_on_pads_and_at_the_ratio() -> None:
     np.testing.assert_array_equal(xi[:, :, 1][y], vals)  # the same anomaly on every channel
 
 
+def test_inject_volume_only_boards_leave_height_alone() -> None:
+    x = np.zeros((40, 5, 2, 10, 10), dtype=np.float32)
+    mask = np.ones((10, 10), dtype=bool)
+    xi, y = inject(x, mask, np.random.default_rng(0), ratio=0.5, mu=-4.0, sigma=0.1, volume_only_prob=1.0)
+    assert (xi[:, :, 0][y] < -3.0).all()
+    assert (xi[:, :, 1] == 0).all()
+    xi, y = inject(x, mask, np.random.default_rng(0), ratio=0.5, mu=-4.0, sigma=0.1, volume_only_prob=0.5)
+    height_moved = (xi[:, :, 1] != 0).any(axis=(-1, -2))  # (B, T): a "both channels" board
+    assert 0.35 < height_moved.mean() < 0.65  # about half of the 200 boards
+    both = height_moved[..., None, None] & y
+    np.testing.assert_array_equal(xi[:, :, 1][both], xi[:, :, 0][both])
+    with pytest.raises(ValueError, match="volume_only_prob"):
+        inject(x, mask, np.random.default_rng(0), 0.5, 4.0, 0.1, volume_only_prob=2.0)
+
+
 def test_calibrate_finds_the_gap_between_normal_and_injected() -> None:
     # normal pads ~ N(0, 1); injected pads = normal + N(+-5, 0.1) ~ N(+-5, ~1). With the pad z-score the
     # classes cross near 2.5 (a bit higher as fewer pads are injected), each tail holding ~0.6 %, so the
@@ -68,3 +92,19 @@ def test_calibrate_finds_the_gap_between_normal_and_injected() -> None:
     assert res.f1_insufficient > 0.97
     t = calibrate(PadHistoryZScore(mask).score_windows_array, windows, mask, np.random.default_rng(2))
     assert isinstance(t, Thresholds)
+
+
+def test_calibration_pooled_over_sizes_sits_below_the_largest_size_alone() -> None:
+    # normal pads ~ N(0, 1): with mu = 5 only the classes cross near 2.5; adding mu = 3 anomalies (which
+    # overlap normal pads around 1.5) makes a lower threshold pay off, so the pooled one must be lower
+    rng = np.random.default_rng(3)
+    windows = rng.normal(size=(8, 4, 2, 10, 10)).astype(np.float32)
+    mask = np.ones((10, 10), dtype=bool)
+    score = PadHistoryZScore(mask).score_windows_array
+    only5 = calibrate_sets([CalibrationSet(score, windows, mask)], np.random.default_rng(0), mu=5.0)
+    pooled = calibrate_sets([CalibrationSet(score, windows, mask)], np.random.default_rng(0), mu=(3.0, 5.0))
+    assert pooled.thresholds.excessive < only5.thresholds.excessive
+    assert pooled.thresholds.insufficient > only5.thresholds.insufficient
+    assert pooled.details["mu"] == [3.0, 5.0]
+    with pytest.raises(ValueError, match="mu"):
+        calibrate_sets([CalibrationSet(score, windows, mask)], np.random.default_rng(0), mu=())

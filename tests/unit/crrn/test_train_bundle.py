@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from crrn.bundle import ModelBundle
@@ -66,3 +67,31 @@ def test_train_save_load_score_end_to_end(board_factory: Make, tmp_path: Path) -
     recal = recalibrate(loaded, fresh, seed=3, device="cpu")
     assert recal.version != loaded.version
     assert recal.state_dict is loaded.state_dict  # weights untouched
+
+
+def test_train_options_pass_training_knobs_and_name_bad_ones() -> None:
+    opts = TrainOptions(
+        lr=3e-4, patience=7, anomaly_mu=(1.0, 6.0), anomaly_volume_only_prob=0.7, anomaly_height_only_prob=0.3
+    )
+    cfg = opts.train_config(batch_size=4, max_seconds=12.0)
+    knobs = (cfg.lr, cfg.patience, cfg.anomaly_mu, cfg.anomaly_volume_only_prob, cfg.anomaly_height_only_prob)
+    assert knobs == (3e-4, 7, (1.0, 6.0), 0.7, 0.3)
+    assert (cfg.batch_size, cfg.max_seconds) == (4, 12.0)
+    with pytest.raises(ValueError, match="anomaly_volume_only_prob"):
+        TrainOptions(anomaly_volume_only_prob=1.5)
+    with pytest.raises(ValueError, match="calibration_mus"):
+        TrainOptions(calibration_mus=())
+    with pytest.raises(ValueError, match="patience"):
+        TrainOptions(patience=0)
+    with pytest.raises(ValueError, match="batch-size"):
+        TrainOptions(batch_size=0)
+
+
+def test_a_tight_budget_still_trains_and_calibrates(board_factory: Make) -> None:
+    # 0.25 min = 15 s: the old reserve (cold forward, fixed 15 s of margins) refused such budgets
+    torch.set_num_threads(1)
+    boards = [board_factory(i, printer_id="P1", n_pads=12) for i in range(60)]
+    opts = TrainOptions(window=4, epochs=1, max_minutes=0.25, batch_size=8, max_calibration_windows=4)
+    bundle = train_bundle(boards, opts)
+    assert bundle.metrics["training"]["epochs"] == 1
+    assert set(bundle.thresholds) == {"crrn", "statistical", "pad_zscore"}

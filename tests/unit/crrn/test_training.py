@@ -43,7 +43,13 @@ def test_corrupt_leaves_non_pad_cells_zero():
 
 def test_anomaly_corruption_shifts_a_fraction_of_pads_with_one_sign_per_board():
     cfg = replace(
-        CLEAN_ONLY, anomaly_board_prob=1.0, anomaly_max_ratio=0.5, anomaly_mu=(2.0, 5.0), anomaly_sigma=0.1
+        CLEAN_ONLY,
+        anomaly_board_prob=1.0,
+        anomaly_max_ratio=0.5,
+        anomaly_mu=(2.0, 5.0),
+        anomaly_sigma=0.1,
+        anomaly_volume_only_prob=0.0,
+        anomaly_height_only_prob=0.0,
     )
     x = torch.zeros(64, 2, 2, 16, 16)
     mask = torch.ones(16, 16, dtype=torch.bool)
@@ -59,6 +65,35 @@ def test_anomaly_corruption_shifts_a_fraction_of_pads_with_one_sign_per_board():
     signs = torch.sign(out[:, :, 0]).flatten(2)
     for board in signs.flatten(0, 1):
         assert len(set(board[board != 0].tolist())) <= 1
+
+
+def test_volume_only_anomalies_leave_the_height_channel_alone():
+    # every board anomalous, 40 % of pads; with probability 1 the shift is on channel 0 only, with
+    # probability 0.5 about half of the boards (of 256) also shift channel 1 at the same pads
+    base = replace(
+        CLEAN_ONLY,
+        anomaly_board_prob=1.0,
+        anomaly_max_ratio=0.8,
+        anomaly_mu=(3.0, 3.0),
+        anomaly_height_only_prob=0.0,
+    )
+    x = torch.zeros(64, 4, 2, 8, 8)
+    mask = torch.ones(8, 8, dtype=torch.bool)
+    out, _ = corrupt(x, mask, replace(base, anomaly_volume_only_prob=1.0), torch.Generator().manual_seed(0))
+    assert (out[:, :, 0] != 0).any()
+    assert (out[:, :, 1] == 0).all()
+    out, _ = corrupt(x, mask, replace(base, anomaly_volume_only_prob=0.5), torch.Generator().manual_seed(0))
+    vol_hit = (out[:, :, 0] != 0).flatten(2).any(-1)  # (B, T): board has a shifted pad
+    height_hit = (out[:, :, 1] != 0).flatten(2).any(-1)
+    assert not (height_hit & ~vol_hit).any()  # height never moves alone
+    share_volume_only = (vol_hit & ~height_hit).sum() / vol_hit.sum()
+    assert 0.4 < float(share_volume_only) < 0.6
+    both = height_hit[..., None, None] & (out[:, :, 0] != 0)  # (B, T, H, W) pads of "both" boards
+    assert torch.equal(out[:, :, 0][both], out[:, :, 1][both])  # same shift in both channels
+    only_height = replace(base, anomaly_volume_only_prob=0.0, anomaly_height_only_prob=1.0)
+    out, _ = corrupt(x, mask, only_height, torch.Generator().manual_seed(0))
+    assert (out[:, :, 0] == 0).all()
+    assert (out[:, :, 1] != 0).any()
 
 
 def test_dropout_mask_is_resampled_per_step():
@@ -123,7 +158,17 @@ def test_fit_rejects_a_mask_of_the_wrong_shape():
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("keep_prob", 1.5), ("epochs", 0), ("lr", 0.0), ("val_fraction", 1.0)]
+    ("field", "value"),
+    [
+        ("keep_prob", 1.5),
+        ("epochs", 0),
+        ("lr", 0.0),
+        ("val_fraction", 1.0),
+        ("anomaly_volume_only_prob", -0.1),
+        ("anomaly_height_only_prob", 0.6),  # + volume-only 0.5 > 1
+        ("min_delta", -1.0),
+        ("anomaly_mu", (-1.0, 2.0)),
+    ],
 )
 def test_train_config_names_bad_fields(field, value):
     with pytest.raises(ValueError, match=field):

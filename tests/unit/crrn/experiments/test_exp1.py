@@ -89,6 +89,11 @@ def test_inject_boards_adds_shift_in_normalized_units_on_both_channels() -> None
         assert np.allclose(dz_vol[lab], dz_h[lab])  # one shift per pad, on both channels
         assert abs(dz_vol[lab].mean() - 5.0) < 0.1
         assert dz_vol[lab].std() < 0.2
+    vol_only, labels = exp1.inject_boards(test, recipe, np.random.default_rng(0), 0.25, -5.0, 0.1, True)
+    for before, after, lab in zip(test, vol_only, labels, strict=True):
+        np.testing.assert_array_equal(after.pads.height_um, before.pads.height_um)
+        assert (after.pads.volume_pct[lab] < before.pads.volume_pct[lab]).all()
+        np.testing.assert_array_equal(after.pads.volume_pct[~lab], before.pads.volume_pct[~lab])
 
 
 def test_smoke_run_writes_tables_and_figures(tmp_path: Path) -> None:
@@ -115,11 +120,14 @@ def test_smoke_run_writes_tables_and_figures(tmp_path: Path) -> None:
         "summary.json",
         "fig8_pr_mu5.png",
         "fig8_pr_mu2.5.png",
+        "fig8_pr_mu5v.png",
     ):
         assert (tmp_path / name).stat().st_size > 0, name
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["crae_noattn.pt", "crrn.pt"]
     table = json.loads((tmp_path / "table1.json").read_text())
-    assert set(table) == {"5", "2.5"}
+    assert set(table) == {"5", "2.5", "5v"}
+    assert "mu5_volume_only_min_calibrated_f1" in summary["quality_bar"]
+    assert "(excessive, volume_pct only)" in (tmp_path / "table1.md").read_text()
     for by_sign in table.values():
         assert set(by_sign) == {"excessive", "insufficient"}
         for by_ratio in by_sign.values():
