@@ -29,6 +29,10 @@ from crrn.anomaly_map import VOLUME_CHANNEL
 ScoreFn = Callable[[np.ndarray], np.ndarray]  # (B, T, C, H, W) normalized windows -> (B, T, H, W) scores
 DEFAULT_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5)
 DEFAULT_VOLUME_ONLY_PROB = 0.5
+# Best F1 pooled over 10-50 % anomalous pads can pick a threshold that fires on many normal pads (the
+# statistical baseline's group spread inflates with the anomaly ratio). No line wants that: each sign's
+# threshold is at least as strict as the quantile that fires on this share of clean held-out pads.
+DEFAULT_MAX_FALSE_ALARM_RATE = 0.005
 
 
 @dataclass(frozen=True)
@@ -145,8 +149,13 @@ def calibrate_sets(
     mu: float | Sequence[float] = 5.0,
     sigma: float = 0.1,
     volume_only_prob: float = DEFAULT_VOLUME_ONLY_PROB,
+    max_false_alarm_rate: float = DEFAULT_MAX_FALSE_ALARM_RATE,
 ) -> CalibrationResult:
-    """Best-F1 thresholds per sign, scores and labels pooled over ratios, magnitudes |mu| and sets."""
+    """Best-F1 thresholds per sign, scores and labels pooled over ratios, magnitudes |mu| and sets.
+
+    Each threshold is then made at least as strict as the score quantile that fires on
+    `max_false_alarm_rate` of the clean (un-injected) held-out pads of that sign.
+    """
     mus = tuple(abs(float(m)) for m in ((mu,) if isinstance(mu, int | float) else mu))
     if not mus or min(mus) <= 0:
         raise ValueError(f"calibration mu={mu}: expected one or more magnitudes > 0")
@@ -179,15 +188,34 @@ def calibrate_sets(
         f1, thr = best_f1(np.concatenate(pooled_s), np.concatenate(pooled_y))
         found[sign] = (f1, sign * thr)
     exc, ins = found[1][1], found[-1][1]
-    # a threshold on the wrong side of 0 would alarm on most normal pads: clamp to a small margin
-    thresholds = Thresholds(excessive=max(exc, 1e-3), insufficient=min(ins, -1e-3))
+    clean = np.concatenate(
+        [
+            np.asarray(c.score_fn(np.asarray(c.windows, dtype=np.float32)))[
+                :, :, np.asarray(c.mask, bool)
+            ].ravel()
+            for c in sets
+        ]
+    )  # scores of every clean held-out pad
+    exc_floor = float(np.quantile(clean, 1.0 - max_false_alarm_rate))
+    ins_floor = float(np.quantile(clean, max_false_alarm_rate))
+    details.update(
+        best_f1_excessive_threshold=exc, best_f1_insufficient_threshold=ins,
+        false_alarm_floor_excessive=exc_floor, false_alarm_floor_insufficient=ins_floor,
+    )  # fmt: skip
+    # never on the wrong side of 0 either, where it would alarm on most normal pads
+    thresholds = Thresholds(excessive=max(exc, exc_floor, 1e-3), insufficient=min(ins, ins_floor, -1e-3))
     return CalibrationResult(
         thresholds=thresholds,
         f1_excessive=found[1][0],
         f1_insufficient=found[-1][0],
         n_windows=int(sum(len(c.windows) for c in sets)),
         ratios=tuple(float(r) for r in ratios),
-        details={**details, "mu": list(mus), "volume_only_prob": float(volume_only_prob)},
+        details={
+            **details,
+            "mu": list(mus),
+            "volume_only_prob": float(volume_only_prob),
+            "max_false_alarm_rate": float(max_false_alarm_rate),
+        },
     )
 
 

@@ -108,3 +108,22 @@ def test_calibration_pooled_over_sizes_sits_below_the_largest_size_alone() -> No
     assert pooled.details["mu"] == [3.0, 5.0]
     with pytest.raises(ValueError, match="mu"):
         calibrate_sets([CalibrationSet(score, windows, mask)], np.random.default_rng(0), mu=())
+
+
+def test_calibration_never_fires_on_more_than_the_allowed_share_of_clean_pads() -> None:
+    """A score that barely separates anomalies (best F1 at a low threshold) is capped by the clean-pad
+    quantile: on clean windows at most `max_false_alarm_rate` of the pads of each sign alarm."""
+    rng = np.random.default_rng(3)
+    mask = np.ones((6, 6), dtype=bool)
+    windows = rng.normal(size=(8, 4, 2, 6, 6)).astype(np.float32)
+
+    def weak(x: np.ndarray) -> np.ndarray:  # (B, T, C, H, W) -> (B, T, H, W): anomalies shrunk 20x
+        return x[:, :, 0] / 20.0 + windows[:, :, 0] * (1 - 1 / 20.0)
+
+    result = calibrate_sets([CalibrationSet(weak, windows, mask)], rng, mu=5.0, max_false_alarm_rate=0.01)
+    clean = weak(windows)[:, :, mask].ravel()
+    one_pad = 1.0 / clean.size  # the quantile interpolates between two pads
+    assert np.mean(clean >= result.thresholds.excessive) <= 0.01 + one_pad
+    assert np.mean(clean <= result.thresholds.insufficient) <= 0.01 + one_pad
+    # the floor is what decided here: the best-F1 threshold alone would have been lower
+    assert result.details["best_f1_excessive_threshold"] < result.thresholds.excessive
