@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from streams.cli.diagnosis import add_policy_arguments, policy_config_from_args
+
 if TYPE_CHECKING:
     from crrn.scoring import BoardScores
     from schemas.inspection import BoardInspection
@@ -120,6 +122,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("--hop", type=int, default=None, help="hop (default: the model's)")
     score.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     score.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    score.add_argument(
+        "--defects-output",
+        default=None,
+        help="also write printer-defect events (spi.printer_defect.v1, JSONL), as the worker sends them; "
+        "needs MODEL.classifier.pt (spi-crrn train-classifier)",
+    )
+    add_policy_arguments(score)
     score.set_defaults(func=_user_errors(_score))
 
 
@@ -237,6 +246,22 @@ def _score(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
     bundle = ModelBundle.load(args.model)
     scorer = Scorer(bundle, device=args.device, method=args.method)
+    policy = None
+    defect_events: list[Any] = []
+    if args.defects_output:
+        if args.method != "crrn":
+            raise ValueError(
+                "--defects-output: the defect classifier reads CRRN anomaly maps; use --method crrn"
+            )
+        from crrn.diagnosis.classifier import classifier_path_for
+        from crrn.diagnosis.policy import DefectPolicy
+
+        if not Path(classifier_path_for(args.model)).is_file():
+            raise ValueError(
+                f"--defects-output: no {classifier_path_for(args.model)}; "
+                f"train one with `spi-crrn train-classifier --model {args.model}`"
+            )
+        policy = DefectPolicy.from_model(args.model, bundle, policy_config_from_args(args))
     T = args.window or bundle.window_length
     hop = args.hop or bundle.window_hop
     boards = _read_boards(args.input)
@@ -259,6 +284,8 @@ def _score(args: argparse.Namespace) -> int:
             boards, scorer, T, hop, on_unscored=lambda b, status: skipped.update([status])
         ):
             batch.append(scores)
+            if policy is not None:  # the worker's hook: one printer's boards in print order
+                defect_events.extend(policy([scores]))
             n_boards += 1
             n_alarmed += scores.n_alarms > 0
             if len(batch) >= 256:
@@ -271,6 +298,9 @@ def _score(args: argparse.Namespace) -> int:
     finally:
         if writer is not None:
             writer.close()
+    if policy is not None:
+        Path(args.defects_output).write_bytes(b"".join(e.to_json() + b"\n" for e in defect_events))
+        log.info("%d printer-defect events; wrote %s", len(defect_events), args.defects_output)
     log.info(
         "scored %d boards with %s (model %s): %d with alarms; wrote %s",
         n_boards,

@@ -84,3 +84,15 @@ def test_bad_input_is_one_clear_error(files: dict[str, Path], capsys: pytest.Cap
     argv = ["score", "--model", str(files["dir"] / "missing.pt"), "--input", str(files["normal"])]
     assert run([*argv, "--output", str(files["dir"] / "x.parquet")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_defects_output_needs_a_classifier_and_the_crrn(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["score", "--model", str(files["model"]), "--input", str(files["normal"])]
+    argv += ["--output", str(files["dir"] / "d.parquet"), "--defects-output", str(files["dir"] / "d.jsonl")]
+    assert run(argv) == 2
+    assert "spi-crrn train-classifier --model" in capsys.readouterr().err
+    assert run([*argv, "--method", "pad_zscore"]) == 2
+    assert "use --method crrn" in capsys.readouterr().err
+    assert not (files["dir"] / "d.jsonl").exists()
