@@ -1,7 +1,7 @@
 """Alarm thresholds: precision-recall curves, best F1, and calibration on synthetic Experiment-1 anomalies.
 
 A pad is judged excessive when `score >= excessive` and insufficient when `score <= insufficient` (a
-negative number). `calibrate` injects Experiment-1 anomalies into HELD-OUT normal windows (never the
+negative number). `calibrate_sets` injects Experiment-1 anomalies into HELD-OUT normal windows (never the
 training windows, and never the data a reported F1 is measured on):
 
     X_in = X + M_pad o M_anom o N(mu, sigma^2)       (normalized units; M_anom ~ Bernoulli(ratio) per cell)
@@ -217,29 +217,3 @@ def calibrate_sets(
             "max_false_alarm_rate": float(max_false_alarm_rate),
         },
     )
-
-
-def calibrate_detailed(
-    score_fn: ScoreFn,
-    normal_windows: np.ndarray,
-    mask: np.ndarray,
-    rng: np.random.Generator,
-    ratios: Sequence[float] = DEFAULT_RATIOS,
-    mu: float = 5.0,
-    sigma: float = 0.1,
-) -> CalibrationResult:
-    """Best-F1 thresholds per sign on injected held-out normal windows (B, T, C, H, W), mask (H, W)."""
-    return calibrate_sets([CalibrationSet(score_fn, normal_windows, mask)], rng, ratios, mu, sigma)
-
-
-def calibrate(
-    score_fn: ScoreFn,
-    normal_windows: np.ndarray,
-    mask: np.ndarray,
-    rng: np.random.Generator,
-    ratios: Sequence[float] = DEFAULT_RATIOS,
-    mu: float = 5.0,
-    sigma: float = 0.1,
-) -> Thresholds:
-    """Thresholds only; see `calibrate_detailed`."""
-    return calibrate_detailed(score_fn, normal_windows, mask, rng, ratios, mu, sigma).thresholds

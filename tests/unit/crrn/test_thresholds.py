@@ -10,8 +10,6 @@ from crrn.thresholds import (
     CalibrationSet,
     Thresholds,
     best_f1,
-    calibrate,
-    calibrate_detailed,
     calibrate_sets,
     inject,
     pr_curve,
@@ -85,13 +83,11 @@ def test_calibrate_finds_the_gap_between_normal_and_injected() -> None:
     rng = np.random.default_rng(1)
     windows = rng.normal(size=(8, 4, 2, 10, 10)).astype(np.float32)
     mask = np.ones((10, 10), dtype=bool)
-    res = calibrate_detailed(PadHistoryZScore(mask).score_windows_array, windows, mask, rng)
+    res = calibrate_sets([CalibrationSet(PadHistoryZScore(mask).score_windows_array, windows, mask)], rng)
     assert 2.0 < res.thresholds.excessive < 3.5
     assert -3.5 < res.thresholds.insufficient < -2.0
     assert res.f1_excessive > 0.97
     assert res.f1_insufficient > 0.97
-    t = calibrate(PadHistoryZScore(mask).score_windows_array, windows, mask, np.random.default_rng(2))
-    assert isinstance(t, Thresholds)
 
 
 def test_calibration_pooled_over_sizes_sits_below_the_largest_size_alone() -> None:
