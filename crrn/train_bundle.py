@@ -67,6 +67,8 @@ class TrainOptions:
     anomaly_mu: tuple[float, float] = (2.0, 8.0)
     anomaly_volume_only_prob: float = 0.5
     anomaly_height_only_prob: float = 0.15
+    structured_prob: float = 0.6  # crrn.training.TrainConfig.structured_prob (docs/experiments.md, Exp. 2)
+    structured_mu: tuple[float, float] = (2.0, 6.0)
     noise_fraction: float = 0.1
     keep_prob: float = 0.9
     calibration_volume_only_prob: float = 0.5  # share of calibration boards with volume-only anomalies
@@ -105,6 +107,8 @@ class TrainOptions:
             "anomaly_mu": tuple(self.anomaly_mu),
             "anomaly_volume_only_prob": self.anomaly_volume_only_prob,
             "anomaly_height_only_prob": self.anomaly_height_only_prob,
+            "structured_prob": self.structured_prob,
+            "structured_mu": tuple(self.structured_mu),
             "noise_fraction": self.noise_fraction,
             "keep_prob": self.keep_prob,
             "seed": self.seed,

@@ -15,6 +15,13 @@ every batch, board and element):
               joint volume+height shifts reads a volume-only shift as a board-level offset and moves
               every pad's reconstruction with it (docs/experiments.md); height-only shifts teach it not
               to predict a volume change from a height change alone
+  - structured: with probability structured_prob a WINDOW gets one regional shift (a rectangle,
+              ellipse, row/column stripe or edge band; on all T frames, on one print parity, or
+              ramping), size s * U(structured_mu) (crrn.corruption.structured_shift). Printer defects
+              are large, smooth, persistent regional shifts; a network that only saw random pads learns
+              that regional variation is normal and reconstructs the defect, hiding it in the anomaly
+              map (docs/experiments.md, Experiment 2). Synthetic corruption of normal boards: training
+              still sees no defect run and no label
   - hiding:   a fraction of pads is zeroed and removed from the mask (only with config.mask_channel),
               so scoring can hide suspected pads and ask the model for their normal value.
 Validation uses the same objective with one fixed, seeded corruption, so the numbers compare across
@@ -37,6 +44,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from crrn.corruption import structured_shift
 from crrn.nn.crrn import CRRN
 
 
@@ -58,6 +66,8 @@ class TrainConfig:
     anomaly_sigma: float = 0.1
     anomaly_volume_only_prob: float = 0.5  # anomalous boards that shift channel 0 (volume) only
     anomaly_height_only_prob: float = 0.15  # anomalous boards that shift the other channels only
+    structured_prob: float = 0.6  # windows with one structured regional shift (crrn.corruption)
+    structured_mu: tuple[float, float] = (2.0, 6.0)  # its size range, pad std units
     hide_fraction: float = 0.0
     patience: int = 10
     min_delta: float = 0.005  # relative improvement of the validation loss that resets patience
@@ -78,6 +88,7 @@ class TrainConfig:
             "anomaly_max_ratio",
             "anomaly_volume_only_prob",
             "anomaly_height_only_prob",
+            "structured_prob",
             "hide_fraction",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -89,6 +100,11 @@ class TrainConfig:
         if not 0.0 <= self.anomaly_mu[0] <= self.anomaly_mu[1]:
             raise ValueError(
                 f"TrainConfig.anomaly_mu: expected (low, high) with 0 <= low <= high, got {self.anomaly_mu}"
+            )
+        if not 0.0 <= self.structured_mu[0] <= self.structured_mu[1]:
+            raise ValueError(
+                "TrainConfig.structured_mu: expected (low, high) with 0 <= low <= high, "
+                f"got {self.structured_mu}"
             )
         if self.anomaly_volume_only_prob + self.anomaly_height_only_prob > 1.0:
             raise ValueError(
@@ -165,6 +181,18 @@ def corrupt(
     is_volume[:, :, 0] = 1.0
     channels = is_volume * (1.0 - height_only) + (1.0 - is_volume) * (1.0 - volume_only)  # (B, T, C, 1, 1)
     x = x + pads_hit * channels * sign * (mu + cfg.anomaly_sigma * randn(B, T, 1, H, W))
+    # structured regional shifts on some windows (skipped when off, so the random draws stay as before)
+    if cfg.structured_prob > 0:
+        x = x + structured_shift(
+            (B, T, C, H, W),
+            mask.to(device=dev, dtype=torch.bool),
+            cfg.structured_prob,
+            cfg.structured_mu,
+            cfg.anomaly_sigma,
+            cfg.anomaly_volume_only_prob,
+            generator,
+            dt,
+        )
     # zeroed input elements
     x = x * (rand(B, T, C, H, W) < cfg.keep_prob).to(dt)
     # hidden pads: zero value, mask 0

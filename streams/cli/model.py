@@ -89,6 +89,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="share of anomalous training boards that shift height only (default 0.15)",
     )
     corruption.add_argument(
+        "--structured-prob",
+        type=float,
+        default=0.6,
+        help="share of training windows with one regional shift: blob, stripe or edge band (default 0.6)",
+    )
+    corruption.add_argument(
         "--calibration-mu",
         type=float,
         nargs="+",
@@ -188,6 +194,7 @@ def _train(args: argparse.Namespace) -> int:
         anomaly_mu=(args.anomaly_mu[0], args.anomaly_mu[1]),
         anomaly_volume_only_prob=args.anomaly_volume_only_prob,
         anomaly_height_only_prob=args.anomaly_height_only_prob,
+        structured_prob=args.structured_prob,
         calibration_volume_only_prob=args.anomaly_volume_only_prob,
         calibration_mus=tuple(args.calibration_mu),
         device=args.device,

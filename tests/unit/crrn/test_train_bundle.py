@@ -95,3 +95,10 @@ def test_a_tight_budget_still_trains_and_calibrates(board_factory: Make) -> None
     bundle = train_bundle(boards, opts)
     assert bundle.metrics["training"]["epochs"] == 1
     assert set(bundle.thresholds) == {"crrn", "statistical", "pad_zscore"}
+
+
+def test_train_options_pass_the_structured_corruption_knobs() -> None:
+    cfg = TrainOptions(structured_prob=0.25, structured_mu=(1.0, 3.0)).train_config()
+    assert (cfg.structured_prob, cfg.structured_mu) == (0.25, (1.0, 3.0))
+    with pytest.raises(ValueError, match="structured_prob"):
+        TrainOptions(structured_prob=-0.1)

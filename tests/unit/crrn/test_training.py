@@ -12,7 +12,9 @@ from crrn.training import TrainConfig, corrupt, fit, masked_mse, step_loss
 TINY = CRRNConfig(
     hidden_channels=4, num_layers=1, kernel_size=3, attention_kernel=3, s_layers=1, mask_channel=True
 )
-CLEAN_ONLY = TrainConfig(noise_fraction=0.0, keep_prob=1.0, anomaly_board_prob=0.0, hide_fraction=0.0)
+CLEAN_ONLY = TrainConfig(
+    noise_fraction=0.0, keep_prob=1.0, anomaly_board_prob=0.0, structured_prob=0.0, hide_fraction=0.0
+)
 
 
 def pad_mask(h: int = 8, w: int = 8, seed: int = 0) -> torch.Tensor:
@@ -173,3 +175,20 @@ def test_fit_rejects_a_mask_of_the_wrong_shape():
 def test_train_config_names_bad_fields(field, value):
     with pytest.raises(ValueError, match=field):
         TrainConfig(**{field: value})
+
+
+def test_structured_corruption_shifts_a_region_on_the_share_of_windows_and_stays_on_pads():
+    mask = pad_mask(16, 16)
+    cfg = replace(CLEAN_ONLY, structured_prob=0.5)
+    x = torch.zeros(400, 4, 2, 16, 16)
+    out, _ = corrupt(x, mask, cfg, torch.Generator().manual_seed(0))
+    assert (out[..., ~mask] == 0).all()
+    shifted = (out != 0).flatten(1).any(dim=1).float().mean().item()
+    assert 0.40 <= shifted <= 0.55  # 0.5 of the windows, minus the rare region that misses every pad
+
+
+def test_structured_prob_out_of_range_names_the_field():
+    with pytest.raises(ValueError, match="structured_prob"):
+        TrainConfig(structured_prob=1.5)
+    with pytest.raises(ValueError, match="structured_mu"):
+        TrainConfig(structured_mu=(6.0, 2.0))
