@@ -93,6 +93,7 @@ def test_pickled_object_is_refused(tmp_path: Path) -> None:
     assert not Exploit.ran
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch notes the foreign protocol first
 def test_plain_pickle_and_foreign_files_are_refused(tmp_path: Path) -> None:
     p1 = tmp_path / "pickle.pt"
     p1.write_bytes(pickle.dumps(Exploit()))
