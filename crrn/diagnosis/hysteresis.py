@@ -10,13 +10,16 @@ Pure state machine, one instance per printer, vectorized over the defect classes
 
 `clear_below <= raise_above`, so a probability between the two thresholds neither raises nor clears
 (the hysteresis band).
+
+`to_state()` / `from_state()` give the state as a small JSON-safe dict (flags, run counters, run starts),
+so a streaming worker can persist it and resume exactly where it stopped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
@@ -96,6 +99,36 @@ class DefectHysteresis:
     @property
     def active(self) -> dict[str, bool]:
         return {c: bool(a) for c, a in zip(self.classes, self._active, strict=True)}
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-safe state: per class (in `classes` order) the active flag, run counters and run start."""
+        return {
+            "classes": list(self.classes),
+            "active": [bool(a) for a in self._active],
+            "high_run": [int(r) for r in self._high_run],
+            "low_run": [int(r) for r in self._low_run],
+            "run_start": [None if s is None else asdict(s) for s in self._run_start],
+        }
+
+    @classmethod
+    def from_state(
+        cls, config: HysteresisConfig, classes: Sequence[str], state: Mapping[str, Any]
+    ) -> DefectHysteresis:
+        """The machine `to_state()` described; ValueError when it was saved for other classes."""
+        machine = cls(config, classes)
+        if list(state["classes"]) != list(machine.classes):
+            raise ValueError(
+                f"hysteresis state is for classes {list(state['classes'])}, not {list(machine.classes)}"
+            )
+        n = len(machine.classes)
+        fields = ("active", "high_run", "low_run", "run_start")
+        if any(len(state[name]) != n for name in fields):
+            raise ValueError(f"hysteresis state: {fields} must each hold {n} values (one per class)")
+        machine._active = np.array(state["active"], dtype=bool)
+        machine._high_run = np.array(state["high_run"], dtype=np.int64)
+        machine._low_run = np.array(state["low_run"], dtype=np.int64)
+        machine._run_start = [None if s is None else BoardSpan(**s) for s in state["run_start"]]
+        return machine
 
     def update(self, probabilities: np.ndarray, window: BoardSpan) -> list[Transition]:
         """Feed one window's `(n_classes,)` probabilities; return the transitions it causes."""

@@ -10,16 +10,22 @@ Event keys are `schemas.messages.defect_event_key(printer, defect, state, first_
 the same boards and model always give the same keys, so replays can be dropped downstream. Each event's
 first board is the oldest board of the first window of the episode, its last board the newest board of the
 window that caused the event. `model_version` is the CRRN model's version (the classifier carries it).
+
+`export_state(printer)` / `import_state(printer, state)` move one printer's state in and out as a small
+JSON-safe dict (the window's binary maps bit-packed, its boards, the hysteresis), so a streaming worker can
+store it with the boards it has seen and resume after a crash, a restart or a partition move exactly as
+if it had never stopped: the same boards then give the same events and keys.
 """
 
 from __future__ import annotations
 
+import base64
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -36,6 +42,7 @@ if TYPE_CHECKING:
     from crrn.scoring import BoardScores
 
 Clock = Callable[[], datetime]
+POLICY_STATE_FORMAT = "spi-crrn.defect-policy.v1"
 
 
 def utc_now() -> datetime:
@@ -96,6 +103,82 @@ class DefectPolicy:
         layouts = {rid: r.layout for rid, r in bundle.recipes.items()}
         return cls(stored, layouts, bundle.thresholds_for("crrn"), bundle.version, config, clock)
 
+    # ------------------------------------------------------------------ state
+    def export_state(self, printer_id: str) -> dict[str, Any] | None:
+        """One printer's state as a JSON-safe dict, or None when the policy has not seen the printer.
+
+        Keys: `format`, `model_version`, `classes`, `window`, `size` (what the state is valid for),
+        `recipe_id`, `last_print_index` (the newest board fed), `boards` ([event_id, print_index] of the
+        window's boards, oldest first), `maps` (their `(n, 2, S, S)` binary maps, `np.packbits` + base64)
+        and `hysteresis` (`DefectHysteresis.to_state()`).
+        """
+        state = self._printers.get(printer_id)
+        if state is None:
+            return None
+        maps = torch.stack(list(state.maps)).numpy()  # (n, 2, S, S) float32 in {0, 1}
+        if not np.isin(maps, (0.0, 1.0)).all():
+            raise ValueError(f"printer {printer_id}: window maps must be binary to be stored")
+        return {
+            "format": POLICY_STATE_FORMAT,
+            "model_version": self.model_version,
+            "classes": list(self.classes),
+            "window": self.window,
+            "size": self.size,
+            "recipe_id": state.recipe_id,
+            "last_print_index": state.boards[-1][1],
+            "boards": [[event_id, index] for event_id, index in state.boards],
+            "maps": base64.b64encode(np.packbits(maps.astype(bool)).tobytes()).decode("ascii"),
+            "hysteresis": state.hysteresis.to_state(),
+        }
+
+    def import_state(self, printer_id: str, state: Mapping[str, Any] | None) -> bool:
+        """Replace one printer's state with `state` (from `export_state`); True when it was taken.
+
+        `None` forgets the printer: its next board starts a new window and a fresh hysteresis. A state
+        saved for another model version (a hot model swap), or for a classifier with other classes,
+        window length or map size, is ignored and the printer starts fresh too (False): its maps and
+        probabilities mean something else under this model. A state of this policy that is malformed
+        raises ValueError.
+        """
+        self._printers.pop(printer_id, None)
+        if state is None or not self._accepts(state):
+            return False
+        try:
+            restored = self._restore(state)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"printer {printer_id}: malformed diagnosis state ({exc!r})") from exc
+        self._printers[printer_id] = restored
+        return True
+
+    def _restore(self, state: Mapping[str, Any]) -> _PrinterState:
+        boards = [(str(event_id), int(index)) for event_id, index in state["boards"]]
+        n = len(boards)
+        if not 1 <= n <= self.window:
+            raise ValueError(f"diagnosis state holds {n} boards, expected 1..{self.window}")
+        packed = np.frombuffer(base64.b64decode(state["maps"], validate=True), dtype=np.uint8)
+        cells = n * 2 * self.size * self.size
+        if packed.size != (cells + 7) // 8:
+            raise ValueError(f"diagnosis state maps do not hold {n} boards of (2, S, S)")
+        bits = np.unpackbits(packed, count=cells).reshape(n, 2, self.size, self.size)
+        maps = torch.from_numpy(bits.astype(np.float32))
+        return _PrinterState(
+            str(state["recipe_id"]),
+            deque(maps.unbind(0), maxlen=self.window),
+            deque(boards, maxlen=self.window),
+            DefectHysteresis.from_state(self.config, self.classes, state["hysteresis"]),
+        )
+
+    def _accepts(self, state: Mapping[str, Any]) -> bool:
+        """Whether `state` was exported by a policy of this model and classifier shape."""
+        return (
+            state.get("format") == POLICY_STATE_FORMAT
+            and state.get("model_version") == self.model_version
+            and list(state.get("classes", ())) == list(self.classes)
+            and state.get("window") == self.window
+            and state.get("size") == self.size
+        )
+
+    # ------------------------------------------------------------------ scoring
     def __call__(self, scores: Sequence[BoardScores]) -> list[DefectEvent]:
         """One printer's newly scored boards (print order) -> the defect events they cause."""
         return self.step(scores).events

@@ -4,10 +4,15 @@ Every insert is `ON CONFLICT DO NOTHING` on the table's natural key (event_id, (
 event_key), so a replayed batch after a crash or a rebalance changes nothing: each board ends in
 `board_inspections` exactly once, with its anomaly map and pad alarms. Rows are sent with executemany
 (psycopg 3 pipelines the statements), never one round trip per pad.
+
+The defect policy's per-printer state (`diagnosis_state`, migration 0003) is upserted in the same
+transaction as the boards it has seen, and only moves forward (a row is replaced only by a state at a
+higher `last_print_index`), so a stale worker cannot move it back; `diagnosis_states` reads it back.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,6 +84,16 @@ class DefectRow:
     model_version: str
 
 
+@dataclass(frozen=True)
+class DiagnosisStateRow:
+    """One row of diagnosis_state: a printer's `DefectPolicy.export_state()` after `last_print_index`."""
+
+    printer_id: str
+    model_version: str
+    last_print_index: int
+    state: dict[str, Any]
+
+
 @dataclass
 class ResultBatch:
     """Everything one inference batch stores; written in one transaction."""
@@ -87,9 +102,10 @@ class ResultBatch:
     anomaly_maps: list[AnomalyMapRow] = field(default_factory=list)
     pad_alarms: list[PadAlarmRow] = field(default_factory=list)
     defects: list[DefectRow] = field(default_factory=list)
+    diagnosis_states: list[DiagnosisStateRow] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.boards) + len(self.defects)
+        return len(self.boards) + len(self.defects) + len(self.diagnosis_states)
 
 
 _PRINTERS = text(
@@ -121,6 +137,14 @@ _DEFECTS = text(
     ":model_version) ON CONFLICT (event_key) DO NOTHING"
 )
 
+_STATES = text(
+    "INSERT INTO diagnosis_state (printer_id, model_version, last_print_index, state) VALUES (:printer_id, "
+    ":model_version, :last_print_index, CAST(:state AS jsonb)) ON CONFLICT (printer_id) DO UPDATE "
+    "SET model_version = EXCLUDED.model_version, last_print_index = EXCLUDED.last_print_index, "
+    "state = EXCLUDED.state, updated_at = now() "
+    "WHERE diagnosis_state.last_print_index < EXCLUDED.last_print_index"
+)
+
 
 def _dicts(rows: Iterable[Any]) -> list[dict[str, Any]]:
     return [dict(r.__dict__) for r in rows]
@@ -143,8 +167,31 @@ class ResultWriter:
             ).all()
         return {r.event_id for r in rows}
 
+    def diagnosis_states(self, printer_ids: Sequence[str]) -> dict[str, DiagnosisStateRow]:
+        """The stored diagnosis state of each of `printer_ids` that has one (one query)."""
+        if not printer_ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT printer_id, model_version, last_print_index, state FROM diagnosis_state "
+                    "WHERE printer_id = ANY(:ids)"
+                ),
+                {"ids": list(printer_ids)},
+            ).all()
+        return {
+            r.printer_id: DiagnosisStateRow(
+                r.printer_id,
+                r.model_version,
+                int(r.last_print_index),
+                r.state if isinstance(r.state, dict) else json.loads(r.state),
+            )
+            for r in rows
+        }
+
     def write(self, batch: ResultBatch) -> None:
-        """Insert the batch in one transaction; rows that exist already are left as they are."""
+        """Insert the batch in one transaction; rows that exist already are left as they are, except a
+        diagnosis state, which a state at a higher `last_print_index` replaces."""
         if not len(batch):
             return
         printers = {(b.printer_id, b.line_id) for b in batch.boards}
@@ -159,3 +206,16 @@ class ResultWriter:
                 conn.execute(_ALARMS, _dicts(batch.pad_alarms))
             if batch.defects:
                 conn.execute(_DEFECTS, _dicts(batch.defects))
+            if batch.diagnosis_states:
+                conn.execute(
+                    _STATES,
+                    [
+                        {
+                            "printer_id": r.printer_id,
+                            "model_version": r.model_version,
+                            "last_print_index": r.last_print_index,
+                            "state": json.dumps(r.state),
+                        }
+                        for r in sorted(batch.diagnosis_states, key=lambda r: r.printer_id)
+                    ],
+                )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from crrn.scoring import BoardScores
 from crrn.windowing import Window
@@ -14,6 +15,18 @@ from streams.worker.results import SourceRef
 # The diagnosis hook: one printer's newly scored boards (print_index order) -> defect state changes
 # (crrn.diagnosis.policy.DefectPolicy instances are such callables).
 DefectPolicy = Callable[[Sequence[BoardScores]], Sequence[DefectEvent]]
+
+
+@runtime_checkable
+class StatefulDefectPolicy(Protocol):
+    """A diagnosis hook whose per-printer state the worker stores in PostgreSQL with the boards
+    (crrn.diagnosis.policy.DefectPolicy is one); a plain callable keeps its state in memory only."""
+
+    def __call__(self, scores: Sequence[BoardScores], /) -> Sequence[DefectEvent]: ...
+
+    def export_state(self, printer_id: str) -> dict[str, Any] | None: ...
+
+    def import_state(self, printer_id: str, state: Mapping[str, Any] | None) -> bool: ...
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,4 +1,5 @@
-"""The inference thread's work on one batch of jobs: skip what PostgreSQL holds, score, publish, store.
+"""The inference thread's work on one batch of jobs: skip what PostgreSQL holds, score, diagnose, publish,
+store.
 
 Order per batch (what makes the guarantees):
 1. drop jobs of partitions this worker no longer owns (their offsets are not committed; the new owner
@@ -6,10 +7,17 @@ Order per batch (what makes the guarantees):
 2. ask PostgreSQL which boards are stored already (replay after a crash or a rebalance) and drop them:
    they are neither scored, nor published, nor written again;
 3. score the remaining windows in one `Scorer.score_windows` call (batched across printers);
-4. publish alarm and defect messages and wait for the broker's acknowledgement;
-5. write all rows in one transaction (ON CONFLICT DO NOTHING).
-Only then does the loop mark the jobs' offsets durable. A crash between 4 and 5 republishes the same
-alarms (same alarm_id) on replay; a crash anywhere else republishes nothing.
+4. diagnose: read the defect policy's stored state of every printer with new scores (one query), import
+   it into the policy (never trusting memory, which may be stale after a partition moved), feed the new
+   scores in print order and export the state after them;
+5. publish alarm and defect messages and wait for the broker's acknowledgement;
+6. write all rows in one transaction (ON CONFLICT DO NOTHING), with the policy states (only moving
+   forward).
+Only then does the loop mark the jobs' offsets durable. A crash between 5 and 6 republishes the same
+alarms (same alarm_id) and defect events (same event_key: the stored policy state is still the one from
+before the batch) on replay; a crash anywhere else republishes nothing. Because each policy state is
+stored in the transaction of the boards it has seen, a restarted or new owner continues every printer's
+diagnosis exactly where the stored boards end: a defect episode spanning a crash is raised once.
 """
 
 from __future__ import annotations
@@ -21,8 +29,9 @@ from dataclasses import dataclass
 from crrn.scoring import BoardScores
 from crrn.windowing import Window
 from schemas.inspection import BoardInspection
-from streams.db.writer import ResultBatch, ResultWriter
-from streams.worker.jobs import BoardJob, DefectPolicy
+from schemas.messages import DefectEvent
+from streams.db.writer import DiagnosisStateRow, ResultBatch, ResultWriter
+from streams.worker.jobs import BoardJob, DefectPolicy, StatefulDefectPolicy
 from streams.worker.model_source import ModelSource
 from streams.worker.results import SourceRef, board_row, defect_row, scored_result
 
@@ -77,6 +86,51 @@ class BatchProcessor:
             out.update(self._score([w]))
         return out
 
+    @staticmethod
+    def _import(policy: StatefulDefectPolicy, printer_id: str, row: DiagnosisStateRow | None) -> None:
+        """Put the stored state (None: no row) into the policy; one it cannot use means a fresh start."""
+        try:
+            taken = policy.import_state(printer_id, None if row is None else row.state)
+        except ValueError:
+            log.exception("stored diagnosis state of printer %s is unreadable: starting afresh", printer_id)
+            taken = policy.import_state(printer_id, None)
+        if row is not None and not taken:
+            log.info(
+                "diagnosis state of printer %s (model %s) not used: starting afresh",
+                printer_id,
+                row.model_version,
+            )
+
+    def _diagnose(
+        self, policy: DefectPolicy, scores_by_printer: dict[str, list[BoardScores]], batch: ResultBatch
+    ) -> list[DefectEvent]:
+        """Step 4: each printer's new scores through the policy; its state after them goes into `batch`."""
+        stateful = policy if isinstance(policy, StatefulDefectPolicy) else None
+        stored = {} if stateful is None else self.writer.diagnosis_states(sorted(scores_by_printer))
+        events: list[DefectEvent] = []
+        for printer_id, printer_scores in scores_by_printer.items():
+            printer_scores.sort(key=lambda s: s.print_index)
+            row = stored.get(printer_id)
+            if row is not None:  # boards up to there were diagnosed (by another owner, in a race)
+                printer_scores = [s for s in printer_scores if s.print_index > row.last_print_index]
+                if not printer_scores:
+                    continue
+            try:
+                if stateful is not None:
+                    self._import(stateful, printer_id, row)
+                events.extend(policy(printer_scores))
+                state = None if stateful is None else stateful.export_state(printer_id)
+            except Exception:
+                log.exception("defect diagnosis of printer %s failed for this batch", printer_id)
+                continue
+            if state is not None:
+                batch.diagnosis_states.append(
+                    DiagnosisStateRow(
+                        printer_id, str(state["model_version"]), int(state["last_print_index"]), state
+                    )
+                )
+        return events
+
     def process(self, jobs: list[BoardJob]) -> None:
         jobs = [j for j in jobs if self.is_current(j)]
         if not jobs:
@@ -125,17 +179,10 @@ class BatchProcessor:
                 batch.boards.append(board_row(u.board, u.source, u.status))
 
         policy = self.defect_policy or self.models.defect_policy
-        if policy is not None:
-            for printer_id, printer_scores in new_scores_by_printer.items():
-                printer_scores.sort(key=lambda s: s.print_index)
-                try:
-                    events = policy(printer_scores)
-                except Exception:
-                    log.exception("defect diagnosis of printer %s failed for this batch", printer_id)
-                    continue
-                for event in events:
-                    batch.defects.append(defect_row(event))
-                    records.append((self.topics.defects, printer_id.encode(), event.to_json()))
+        if policy is not None and new_scores_by_printer:
+            for event in self._diagnose(policy, new_scores_by_printer, batch):
+                batch.defects.append(defect_row(event))
+                records.append((self.topics.defects, event.printer_id.encode(), event.to_json()))
 
         if records:
             self.publish(records)

@@ -127,6 +127,7 @@ def test_reporter_reads_printer_summary(populated) -> None:
     [
         "SELECT * FROM board_inspections",
         "SELECT * FROM pad_alarms",
+        "SELECT * FROM diagnosis_state",
         "INSERT INTO printers (printer_id, line_id) VALUES ('X', 'L')",
         "UPDATE defect_classifications SET state = 'cleared'",
     ],

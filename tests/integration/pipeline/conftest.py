@@ -1,9 +1,12 @@
-"""Fixtures of the pipeline tests: a tiny model (seconds to train), private topics, worker subprocesses."""
+"""Fixtures of the pipeline tests: a tiny model (seconds to train), a hand-set defect classifier beside a
+copy of it, private topics, worker subprocesses."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,6 +59,94 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         fleet(2, 60, 1), TrainOptions(window=WINDOW, epochs=2, max_minutes=1.0, device="cpu")
     )
     return bundle.save(tmp_path_factory.mktemp("model") / "tiny.pt")
+
+
+def with_excess_episode(
+    boards: list[BoardInspection], episodes: dict[str, tuple[int, int]]
+) -> list[BoardInspection]:
+    """Boards of printer p with print_index in `episodes[p]` (inclusive) get twice their paste volume:
+    the tiny model flags every pad of them as excessive."""
+
+    def doubled(b: BoardInspection) -> BoardInspection:
+        return dataclasses.replace(b, pads=dataclasses.replace(b.pads, volume_pct=b.pads.volume_pct * 2.0))
+
+    out = []
+    for b in boards:
+        first, last = episodes.get(b.printer_id, (0, -1))
+        out.append(doubled(b) if first <= b.print_index <= last else b)
+    return out
+
+
+CLASSIFIER_WINDOW = 3
+
+
+def write_excess_classifier(model_path: Path) -> Path:
+    """A DefectClassifier with hand-set weights beside `model_path`: P(squeegee_blade) =
+    sigmoid(20 * (mean excessive fraction of the window - 0.5)), every other defect ~0. Deterministic, so
+    defect episodes follow the boards `with_excess_episode` doubles."""
+    import torch
+
+    from crrn.bundle import ModelBundle
+    from crrn.diagnosis.classifier import (
+        ClassifierConfig,
+        DefectClassifier,
+        classifier_path_for,
+        save_classifier,
+    )
+
+    model = DefectClassifier(ClassifierConfig(input_size=8, width=1, n_stages=1))
+    with torch.no_grad():
+        for param in model.parameters():
+            param.zero_()
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):  # identity in eval mode
+                module.weight.fill_(1.0)
+        stem = model.stem[0]
+        assert isinstance(stem, torch.nn.Conv2d)
+        stem.weight[0, 0, 1, 1] = 1.0  # the excessive channel, passed through the residual shortcut
+        model.head.weight[0, 0] = 20.0  # on the average-pooled feature
+        model.head.bias.fill_(-20.0)
+        model.head.bias[0] = -10.0
+    version = ModelBundle.load(model_path).version
+    metadata = {"crrn_model_version": version, "window_length": CLASSIFIER_WINDOW}
+    return save_classifier(classifier_path_for(model_path), model, metadata)
+
+
+def offline_defect_events(boards: list[BoardInspection], model: Path) -> list[tuple[str, str, str, int, int]]:
+    """(event_key, printer_id, state, first_print_index, last_print_index) of the defect events that
+    offline scoring and one uninterrupted policy give, ordered by printer and last board."""
+    from crrn.bundle import ModelBundle
+    from crrn.diagnosis.policy import DefectPolicy, defect_events_for_scores
+    from crrn.scoring import Scorer, score_boards
+
+    bundle = ModelBundle.load(model)
+    scores = score_boards(boards, Scorer(bundle, device="cpu"), bundle.window_length, bundle.window_hop)
+    events = defect_events_for_scores(scores, DefectPolicy.from_model(model, bundle))
+    return sorted(
+        ((e.event_key, e.printer_id, e.state, e.first_print_index, e.last_print_index) for e in events),
+        key=lambda e: (e[1], e[4]),
+    )
+
+
+def stored_defect_events(engine: Engine) -> list[tuple[str, str, str, int, int]]:
+    """The same tuples from defect_classifications, in the same order."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT event_key, printer_id, state, first_print_index, last_print_index "
+                "FROM defect_classifications ORDER BY printer_id, last_print_index"
+            )
+        ).all()
+    return [(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows]
+
+
+@pytest.fixture(scope="session")
+def diagnosed_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny model with `write_excess_classifier` beside it (the worker then diagnoses)."""
+    path = tmp_path_factory.mktemp("diagnosed") / "tiny.pt"
+    shutil.copy(tiny_model, path)
+    write_excess_classifier(path)
+    return path
 
 
 @dataclass
