@@ -90,6 +90,9 @@ class ModelBundle:
     metrics: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=_versions)
     created_at: str = ""
+    # two-pass scoring (crrn.reconstruction): pads whose first-pass |score| reaches this level are hidden
+    # and reconstructed again from their context; None = one pass (models trained without hiding)
+    hide_suspects_above: float | None = None
 
     # ------------------------------------------------------------------ content
     def meta(self) -> dict[str, Any]:
@@ -104,7 +107,7 @@ class ModelBundle:
             "metrics": self.metrics,
             "versions": self.versions,
             "created_at": self.created_at,
-        }
+        } | ({} if self.hide_suspects_above is None else {"hide_suspects_above": self.hide_suspects_above})
 
     @property
     def version(self) -> str:
@@ -191,6 +194,9 @@ class ModelBundle:
                 metrics=dict(meta["metrics"]),
                 versions=dict(meta["versions"]),
                 created_at=str(meta["created_at"]),
+                hide_suspects_above=(
+                    None if meta.get("hide_suspects_above") is None else float(meta["hide_suspects_above"])
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"model file {path}: metadata is incomplete or invalid ({exc!r})") from None

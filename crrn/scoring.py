@@ -2,7 +2,8 @@
 `PrinterWindower` + `Scorer.score_windows` and nothing else, so offline and online results are identical.
 
 Per call, windows are grouped by recipe (one grid shape each) and every group goes through ONE forward
-pass of B windows (split into chunks of `max_batch` windows only when larger), under
+pass of B windows (two when the model hides suspected pads, crrn/reconstruction.py; split into chunks
+of `max_batch` windows only when larger), under
 `torch.inference_mode`, on CUDA with bf16 autocast when available, else on CPU in fp32.
 Methods: "crrn" (the network of the bundle), "statistical" and "pad_zscore" (crrn/baselines.py), all with
 the score convention of crrn/anomaly_map.py and thresholds from the bundle.
@@ -119,6 +120,8 @@ class Scorer:
     def _network_scores(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         import torch
 
+        from crrn.reconstruction import reconstruct
+
         out = np.empty((*x.shape[:2], *x.shape[-2:]), dtype=np.float32)  # (B, T, H, W)
         m = torch.from_numpy(np.ascontiguousarray(mask)).to(self.device)  # (H, W) bool
         use_bf16 = self.device == "cuda"
@@ -128,7 +131,9 @@ class Scorer:
                     self.device
                 )
                 with torch.autocast(self.device, dtype=torch.bfloat16, enabled=use_bf16):
-                    recon = self._model(chunk, m, teacher_forcing=0.0)  # (b, T, C, H, W)
+                    # one pass, or two when the model hides suspected pads (crrn/reconstruction.py)
+                    level = self.bundle.hide_suspects_above
+                    recon = reconstruct(self._model, chunk, m, level)  # (b, T, C, H, W)
                 recon_np = recon.float().cpu().numpy()
                 out[start : start + chunk.shape[0]] = score_map(
                     x[start : start + chunk.shape[0]], recon_np, mask

@@ -71,6 +71,10 @@ class TrainOptions:
     structured_mu: tuple[float, float] = (2.0, 6.0)
     noise_fraction: float = 0.1
     keep_prob: float = 0.9
+    # two-pass scoring (crrn.reconstruction): windows trained with their corrupted pads hidden, and the
+    # level from which a pad counts as suspected (training and scoring); cpu config only (mask channel)
+    hide_suspects_prob: float = 0.5
+    hide_level: float = 1.5
     calibration_volume_only_prob: float = 0.5  # share of calibration boards with volume-only anomalies
     calibration_mus: tuple[float, ...] = (4.0, 5.0)  # anomaly sizes (pad std units) pooled in calibration
 
@@ -111,6 +115,8 @@ class TrainOptions:
             "structured_mu": tuple(self.structured_mu),
             "noise_fraction": self.noise_fraction,
             "keep_prob": self.keep_prob,
+            "hide_suspects_prob": self.hide_suspects_prob,
+            "hide_level": self.hide_level,
             "seed": self.seed,
         }
         return TrainConfig(**{**fields, **overrides})
@@ -247,6 +253,9 @@ def train_bundle(
     base = CRRNConfig.cpu() if options.config == "cpu" else CRRNConfig.paper()
     config = CRRNConfig.variant(options.variant, base)
     T = options.window
+    # hiding needs the mask input channel, so a hidden pad differs from a pad of value 0
+    hide = config.mask_channel and options.hide_suspects_prob > 0
+    passes = 2 if hide else 1
 
     segments = segments_by_printer(boards)
     splits = [split_segment(s, options.train_fraction, options.val_fraction) for s in segments]
@@ -280,9 +289,9 @@ def train_bundle(
     model = CRRN(config)
     device = "cuda" if options.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
     batch_size = options.batch_size or (16 if device == "cuda" else 4)
-    per_window = _forward_seconds_per_window(model, next(iter(held_w.values())), mask)
+    per_window = _forward_seconds_per_window(model, next(iter(held_w.values())), mask)  # one pass
     # 2 signs x 5 ratios x sizes forward passes per calibration window, x 1.5 margin (baselines are cheap)
-    per_cal_window = per_window * 2 * 5 * len(options.calibration_mus) * 1.5
+    per_cal_window = per_window * passes * 2 * 5 * len(options.calibration_mus) * 1.5
     # fit checks its clock after each batch, then still validates: reserve one training batch
     # (~3 forward passes) and one validation pass beyond its max_seconds
     overshoot_s = per_window * (3 * batch_size + len(val_x)) * 1.5
@@ -310,7 +319,12 @@ def train_bundle(
         f"training {config.variant_name} ({model.num_parameters()} parameters, batch {batch_size}) for at "
         f"most {train_s:.0f} s; {calib_s:.0f} s reserved for calibration on {n_cal} window(s)"
     )
-    cfg = options.train_config(batch_size=batch_size, max_seconds=train_s, device=device)
+    cfg = options.train_config(
+        batch_size=batch_size,
+        max_seconds=train_s,
+        device=device,
+        hide_suspects_prob=options.hide_suspects_prob if hide else 0.0,
+    )
     result = fit(
         model, torch.from_numpy(train_x), torch.from_numpy(val_x), mask, cfg, progress=options.progress
     )
@@ -324,6 +338,7 @@ def train_bundle(
         thresholds={},
         window_length=T,
         window_hop=options.hop,
+        hide_suspects_above=options.hide_level if hide else None,
         metrics={
             "training": {
                 "epochs": result.epochs,

@@ -24,6 +24,11 @@ every batch, board and element):
               still sees no defect run and no label
   - hiding:   a fraction of pads is zeroed and removed from the mask (only with config.mask_channel),
               so scoring can hide suspected pads and ask the model for their normal value.
+  - suspects: on a `hide_suspects_prob` share of the windows, the pads whose volume the corruptions
+              above moved by at least `hide_level` are hidden as well (value 0, mask 0): what the
+              second pass of `crrn.reconstruction` does with the pads its first pass suspects. The
+              target stays the clean window, so the network learns to fill a hidden region (up to half
+              the board) with its normal values from the rest of the window.
 Validation uses the same objective with one fixed, seeded corruption, so the numbers compare across
 epochs (clean validation would reward the identity map). Early stopping on it; the best weights are
 restored at the end. The validation loss of small CPU runs is noisy (it jumps by a third between
@@ -69,6 +74,8 @@ class TrainConfig:
     structured_prob: float = 0.6  # windows with one structured regional shift (crrn.corruption)
     structured_mu: tuple[float, float] = (2.0, 6.0)  # its size range, pad std units
     hide_fraction: float = 0.0
+    hide_suspects_prob: float = 0.0  # windows whose corrupted pads are hidden (crrn.reconstruction)
+    hide_level: float = 1.5  # |volume shift| from which a corrupted pad counts as suspected
     patience: int = 10
     min_delta: float = 0.005  # relative improvement of the validation loss that resets patience
     val_fraction: float = 0.2  # used only when fit() gets no val set
@@ -90,6 +97,7 @@ class TrainConfig:
             "anomaly_height_only_prob",
             "structured_prob",
             "hide_fraction",
+            "hide_suspects_prob",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"TrainConfig.{name}: expected a value in [0, 1], got {getattr(self, name)}")
@@ -111,6 +119,8 @@ class TrainConfig:
                 "TrainConfig.anomaly_volume_only_prob + anomaly_height_only_prob: expected <= 1, got "
                 f"{self.anomaly_volume_only_prob} + {self.anomaly_height_only_prob}"
             )
+        if self.hide_level <= 0:
+            raise ValueError(f"TrainConfig.hide_level: expected > 0, got {self.hide_level}")
         if self.min_delta < 0:
             raise ValueError(f"TrainConfig.min_delta: expected >= 0, got {self.min_delta}")
 
@@ -193,10 +203,15 @@ def corrupt(
             generator,
             dt,
         )
+    # pads the corruptions moved (volume channel), before zeroing: (B, T, 1, H, W)
+    moved = ((x - clean)[:, :, :1].abs() >= cfg.hide_level).to(dt) if cfg.hide_suspects_prob > 0 else None
     # zeroed input elements
     x = x * (rand(B, T, C, H, W) < cfg.keep_prob).to(dt)
     # hidden pads: zero value, mask 0
     input_mask = (rand(B, T, 1, H, W) >= cfg.hide_fraction).to(dt) * pad
+    if moved is not None:  # the second pass of crrn.reconstruction: suspected pads are hidden
+        window_hit = (rand(B, 1, 1, 1, 1) < cfg.hide_suspects_prob).to(dt)
+        input_mask = input_mask * (1.0 - moved * window_hit)
     return x * input_mask, input_mask
 
 

@@ -95,6 +95,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="share of training windows with one regional shift: blob, stripe or edge band (default 0.6)",
     )
     corruption.add_argument(
+        "--hide-suspects-prob",
+        type=float,
+        default=0.5,
+        help="share of training windows whose corrupted pads are hidden, so scoring can hide the pads it "
+        "suspects and reconstruct them from context (two passes; 0 = one-pass model; default 0.5)",
+    )
+    corruption.add_argument(
+        "--hide-level",
+        type=float,
+        default=1.5,
+        help="first-pass |score| (per-pad std units) from which a pad is hidden in the second pass "
+        "(default 1.5)",
+    )
+    corruption.add_argument(
         "--calibration-mu",
         type=float,
         nargs="+",
@@ -195,6 +209,8 @@ def _train(args: argparse.Namespace) -> int:
         anomaly_volume_only_prob=args.anomaly_volume_only_prob,
         anomaly_height_only_prob=args.anomaly_height_only_prob,
         structured_prob=args.structured_prob,
+        hide_suspects_prob=args.hide_suspects_prob,
+        hide_level=args.hide_level,
         calibration_volume_only_prob=args.anomaly_volume_only_prob,
         calibration_mus=tuple(args.calibration_mu),
         device=args.device,

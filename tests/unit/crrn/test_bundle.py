@@ -115,3 +115,14 @@ def test_unknown_recipe_and_method_are_named() -> None:
     del b.thresholds["statistical"]
     with pytest.raises(KeyError, match="statistical"):
         b.thresholds_for("statistical")
+
+
+def test_hide_level_round_trips_and_is_absent_from_one_pass_models(tmp_path: Path) -> None:
+    b = tiny_bundle()
+    assert "hide_suspects_above" not in b.meta()  # older one-pass files keep their version
+    v0 = b.version
+    b.hide_suspects_above = 1.5
+    assert b.version != v0
+    loaded = ModelBundle.load(b.save(tmp_path / "m.pt"))
+    assert loaded.hide_suspects_above == 1.5
+    assert loaded.version == b.version

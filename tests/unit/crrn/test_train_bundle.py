@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +103,14 @@ def test_train_options_pass_the_structured_corruption_knobs() -> None:
     assert (cfg.structured_prob, cfg.structured_mu) == (0.25, (1.0, 3.0))
     with pytest.raises(ValueError, match="structured_prob"):
         TrainOptions(structured_prob=-0.1)
+
+
+def test_the_cpu_model_is_trained_and_stored_for_two_pass_scoring(board_factory: Make) -> None:
+    torch.set_num_threads(1)
+    boards = [board_factory(i, printer_id="P1", n_pads=12) for i in range(60)]
+    opts = TrainOptions(window=4, epochs=1, max_minutes=0.25, batch_size=8, max_calibration_windows=4)
+    assert train_bundle(boards, opts).hide_suspects_above == 1.5
+    one_pass = train_bundle(boards, replace(opts, hide_suspects_prob=0.0))
+    assert one_pass.hide_suspects_above is None
+    cfg = TrainOptions(hide_suspects_prob=0.3, hide_level=2.0).train_config()
+    assert (cfg.hide_suspects_prob, cfg.hide_level) == (0.3, 2.0)

@@ -192,3 +192,39 @@ def test_structured_prob_out_of_range_names_the_field():
         TrainConfig(structured_prob=1.5)
     with pytest.raises(ValueError, match="structured_mu"):
         TrainConfig(structured_mu=(6.0, 2.0))
+
+
+def test_hide_suspects_hides_exactly_the_pads_the_corruption_moved() -> None:
+    base = replace(
+        CLEAN_ONLY,
+        anomaly_board_prob=1.0,
+        anomaly_max_ratio=0.5,
+        anomaly_mu=(1.0, 3.0),
+        structured_prob=1.0,
+        hide_level=1.5,
+    )
+    clean = torch.randn(4, 3, 2, 8, 8, generator=torch.Generator().manual_seed(5))
+    mask = pad_mask()
+    shown, m_shown = corrupt(clean, mask, base, torch.Generator().manual_seed(0))
+    hidden, m_hidden = corrupt(
+        clean, mask, replace(base, hide_suspects_prob=1.0), torch.Generator().manual_seed(0)
+    )
+    # the same draws: nothing is zeroed (keep_prob 1), so `shown` is the corrupted window on the pads
+    moved = ((shown - clean * mask)[:, :, :1].abs() >= 1.5) & mask  # (B, T, 1, H, W)
+    assert moved.any()
+    assert (~moved & mask).any()
+    assert torch.equal(m_hidden, m_shown * (~moved).float())
+    assert torch.equal(hidden, shown * m_hidden)
+
+
+def test_hide_suspects_prob_zero_changes_nothing_and_bad_values_are_named() -> None:
+    cfg = replace(CLEAN_ONLY, anomaly_board_prob=1.0, structured_prob=1.0)
+    clean = torch.randn(2, 3, 2, 8, 8)
+    a = corrupt(clean, pad_mask(), cfg, torch.Generator().manual_seed(0))
+    b = corrupt(clean, pad_mask(), replace(cfg, hide_level=0.1), torch.Generator().manual_seed(0))
+    assert torch.equal(a[0], b[0])
+    assert torch.equal(a[1], b[1])
+    with pytest.raises(ValueError, match="hide_suspects_prob"):
+        TrainConfig(hide_suspects_prob=2.0)
+    with pytest.raises(ValueError, match="hide_level"):
+        TrainConfig(hide_level=0.0)
