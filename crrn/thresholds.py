@@ -150,12 +150,19 @@ def calibrate_sets(
     sigma: float = 0.1,
     volume_only_prob: float = DEFAULT_VOLUME_ONLY_PROB,
     max_false_alarm_rate: float = DEFAULT_MAX_FALSE_ALARM_RATE,
+    false_alarm_rate: float | None = None,
 ) -> CalibrationResult:
     """Best-F1 thresholds per sign, scores and labels pooled over ratios, magnitudes |mu| and sets.
 
     Each threshold is then made at least as strict as the score quantile that fires on
     `max_false_alarm_rate` of the clean (un-injected) held-out pads of that sign.
+
+    `false_alarm_rate` set: each threshold is instead the quantile that fires on exactly that share of
+    the clean held-out pads of its sign (control limits at a chosen false-alarm rate, the same for every
+    method); the best-F1 search still runs and is reported in `details`.
     """
+    if false_alarm_rate is not None and not 0.0 < false_alarm_rate < 0.5:
+        raise ValueError(f"false_alarm_rate={false_alarm_rate}: expected a share of pads in (0, 0.5)")
     mus = tuple(abs(float(m)) for m in ((mu,) if isinstance(mu, int | float) else mu))
     if not mus or min(mus) <= 0:
         raise ValueError(f"calibration mu={mu}: expected one or more magnitudes > 0")
@@ -202,6 +209,9 @@ def calibrate_sets(
         best_f1_excessive_threshold=exc, best_f1_insufficient_threshold=ins,
         false_alarm_floor_excessive=exc_floor, false_alarm_floor_insufficient=ins_floor,
     )  # fmt: skip
+    if false_alarm_rate is not None:  # control limits: the clean quantiles at the chosen rate
+        exc = exc_floor = float(np.quantile(clean, 1.0 - false_alarm_rate))
+        ins = ins_floor = float(np.quantile(clean, false_alarm_rate))
     # never on the wrong side of 0 either, where it would alarm on most normal pads
     thresholds = Thresholds(excessive=max(exc, exc_floor, 1e-3), insufficient=min(ins, ins_floor, -1e-3))
     return CalibrationResult(
@@ -215,5 +225,6 @@ def calibrate_sets(
             "mu": list(mus),
             "volume_only_prob": float(volume_only_prob),
             "max_false_alarm_rate": float(max_false_alarm_rate),
+            "rule": "best_f1" if false_alarm_rate is None else f"false_alarm_rate={false_alarm_rate:g}",
         },
     )

@@ -217,8 +217,10 @@ def calibrate_bundle(
     methods: Sequence[str] = METHODS,
     volume_only_prob: float = 0.5,
     mus: Sequence[float] = (4.0, 5.0),
+    false_alarm_rate: float | None = None,
 ) -> tuple[dict[str, Thresholds], dict[str, Any]]:
-    """Per-method thresholds from injections (sizes `mus`) into held-out windows {recipe: (B, T, C, H, W)}."""
+    """Per-method thresholds from injections (sizes `mus`) into held-out windows {recipe: (B, T, C, H, W)};
+    with `false_alarm_rate`, each method's thresholds fire on that share of the clean held-out pads."""
     if not heldout:
         raise ValueError("calibration: no held-out window; give more normal boards per printer")
     thresholds: dict[str, Thresholds] = {}
@@ -230,7 +232,9 @@ def calibrate_bundle(
             CalibrationSet(scorer.array_score_fn(rid), w, bundle.recipes[rid].layout.mask)
             for rid, w in sorted(heldout.items())
         ]
-        result = calibrate_sets(sets, rng, mu=mus, volume_only_prob=volume_only_prob)
+        result = calibrate_sets(
+            sets, rng, mu=mus, volume_only_prob=volume_only_prob, false_alarm_rate=false_alarm_rate
+        )
         thresholds[method] = result.thresholds
         report[method] = result.to_dict()
     return thresholds, report
@@ -405,8 +409,10 @@ def recalibrate(
     seed: int = 0,
     max_windows: int = 64,
     device: str = "auto",
+    false_alarm_rate: float | None = None,
 ) -> ModelBundle:
-    """A copy of `bundle` with thresholds calibrated on `boards` (normal, not used in training)."""
+    """A copy of `bundle` with thresholds calibrated on `boards` (normal, not used in training): best F1
+    on injections, or (`false_alarm_rate`) firing on that share of these boards' pads per sign."""
     segments = [s for s in segments_by_printer(boards) if s.recipe_id in bundle.recipes]
     if not segments:
         raise ValueError(f"no board of the model's recipes {sorted(bundle.recipes)} in the input")
@@ -414,7 +420,9 @@ def recalibrate(
     held = {
         rid: _evenly(w, max_windows) for rid, w in segment_windows(segments, bundle.recipes, T, T).items()
     }
-    thresholds, report = calibrate_bundle(bundle, held, np.random.default_rng(seed), device=device)
+    thresholds, report = calibrate_bundle(
+        bundle, held, np.random.default_rng(seed), device=device, false_alarm_rate=false_alarm_rate
+    )
     metrics = {**bundle.metrics, "calibration": report, "recalibrated_at": datetime.now(UTC).isoformat()}
     return replace(bundle, thresholds=thresholds, metrics=metrics)
 

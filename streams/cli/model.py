@@ -127,6 +127,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cal.add_argument("--input", required=True, help="normal boards (.jsonl or .parquet)")
     cal.add_argument("--output", default=None, help="write the recalibrated model here instead")
     cal.add_argument("--seed", type=int, default=0)
+    cal.add_argument(
+        "--false-alarm-rate",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="set each method's thresholds to fire on this share of the input's pads per sign (e.g. "
+        "0.001), instead of best F1 on synthetic anomalies (the default)",
+    )
     cal.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     cal.set_defaults(func=_user_errors(_calibrate))
 
@@ -231,7 +239,13 @@ def _calibrate(args: argparse.Namespace) -> int:
     from crrn.train_bundle import recalibrate
 
     bundle = ModelBundle.load(args.model)
-    new = recalibrate(bundle, _read_boards(args.input), seed=args.seed, device=args.device)
+    new = recalibrate(
+        bundle,
+        _read_boards(args.input),
+        seed=args.seed,
+        device=args.device,
+        false_alarm_rate=args.false_alarm_rate,
+    )
     path = new.save(args.output or args.model)
     for method, t in new.thresholds.items():
         log.info("%s: excessive >= %+.3f, insufficient <= %+.3f", method, t.excessive, t.insufficient)

@@ -123,3 +123,18 @@ def test_calibration_never_fires_on_more_than_the_allowed_share_of_clean_pads() 
     assert np.mean(clean <= result.thresholds.insufficient) <= 0.01 + one_pad
     # the floor is what decided here: the best-F1 threshold alone would have been lower
     assert result.details["best_f1_excessive_threshold"] < result.thresholds.excessive
+
+
+def test_a_chosen_false_alarm_rate_sets_the_clean_quantiles() -> None:
+    rng = np.random.default_rng(5)
+    mask = np.ones((10, 10), dtype=bool)
+    windows = rng.normal(size=(8, 4, 2, 10, 10)).astype(np.float32)
+    score = PadHistoryZScore(mask).score_windows_array
+    res = calibrate_sets([CalibrationSet(score, windows, mask)], rng, false_alarm_rate=0.02)
+    clean = windows[:, :, 0][:, :, mask].ravel()  # the pad z-score of clean windows is the volume itself
+    assert res.thresholds.excessive == pytest.approx(float(np.quantile(clean, 0.98)))
+    assert res.thresholds.insufficient == pytest.approx(float(np.quantile(clean, 0.02)))
+    assert res.details["rule"] == "false_alarm_rate=0.02"
+    assert 1.9 < res.thresholds.excessive < 2.2  # N(0, 1) pads: the 98 % quantile is 2.05
+    with pytest.raises(ValueError, match="false_alarm_rate"):
+        calibrate_sets([CalibrationSet(score, windows, mask)], rng, false_alarm_rate=0.7)

@@ -68,6 +68,9 @@ def test_train_save_load_score_end_to_end(board_factory: Make, tmp_path: Path) -
     recal = recalibrate(loaded, fresh, seed=3, device="cpu")
     assert recal.version != loaded.version
     assert recal.state_dict is loaded.state_dict  # weights untouched
+    at_rate = recalibrate(loaded, fresh, seed=3, device="cpu", false_alarm_rate=0.05)
+    assert at_rate.metrics["calibration"]["crrn"]["rule"] == "false_alarm_rate=0.05"
+    assert at_rate.thresholds["crrn"] != recal.thresholds["crrn"]
 
 
 def test_train_options_pass_training_knobs_and_name_bad_ones() -> None:
