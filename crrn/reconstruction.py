@@ -26,7 +26,6 @@ one-pass reconstruction. Costs two forward passes.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from crrn.anomaly_map import VOLUME_CHANNEL
@@ -58,11 +57,4 @@ def reconstruct(model: CRRN, x: torch.Tensor, mask: torch.Tensor, level: float |
     return torch.where(further[:, :, None], first, second)
 
 
-def hidden_share(x: np.ndarray, recon_first: np.ndarray, mask: np.ndarray, level: float) -> float:
-    """Share of pad cells pass 1 hides (for reports): x, recon_first (B, T, C, H, W), mask (H, W)."""
-    diff = np.abs(x[:, :, VOLUME_CHANNEL] - recon_first[:, :, VOLUME_CHANNEL])  # (B, T, H, W)
-    m = np.asarray(mask, dtype=bool)
-    return float((diff[:, :, m] >= level).mean()) if m.any() else 0.0
-
-
-__all__ = ["hidden_share", "reconstruct", "suspects"]
+__all__ = ["reconstruct", "suspects"]

@@ -7,7 +7,7 @@ import torch
 
 from crrn.nn.config import CRRNConfig
 from crrn.nn.crrn import CRRN
-from crrn.reconstruction import hidden_share, reconstruct, suspects
+from crrn.reconstruction import reconstruct, suspects
 
 TINY = CRRNConfig(
     hidden_channels=4, num_layers=1, kernel_size=3, attention_kernel=3, s_layers=1, mask_channel=True
@@ -27,7 +27,6 @@ def test_suspects_by_hand() -> None:
     # volume |x - rec| = 1.6, 1.0, (9.0 off the pads); the height channel never counts
     assert suspects(x, rec, mask, 1.5).tolist() == [[[[True, False, False]]]]
     assert suspects(x, rec, mask, 1.0).tolist() == [[[[True, True, False]]]]
-    assert hidden_share(x.numpy(), rec.numpy(), mask.numpy(), 1.5) == pytest.approx(0.5)
 
 
 def test_no_level_is_one_pass_and_an_unreachable_level_hides_nothing() -> None:
