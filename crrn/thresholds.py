@@ -58,6 +58,18 @@ class Thresholds:
         return cls(excessive=float(data["excessive"]), insufficient=float(data["insufficient"]))
 
 
+def false_alarm_limits(clean_scores: np.ndarray, rate: float) -> Thresholds:
+    """Per-sign thresholds that fire on `rate` of the clean pads' scores (any shape) on each side,
+    never on the wrong side of 0 (where they would alarm on most normal pads)."""
+    if not 0.0 < rate < 0.5:
+        raise ValueError(f"false_alarm_rate={rate}: expected a share of pads in (0, 0.5)")
+    s = np.asarray(clean_scores, dtype=np.float64).ravel()
+    return Thresholds(
+        excessive=max(float(np.quantile(s, 1.0 - rate)), 1e-3),
+        insufficient=min(float(np.quantile(s, rate)), -1e-3),
+    )
+
+
 @dataclass(frozen=True)
 class CalibrationResult:
     thresholds: Thresholds
@@ -161,8 +173,8 @@ def calibrate_sets(
     the clean held-out pads of its sign (control limits at a chosen false-alarm rate, the same for every
     method); the best-F1 search still runs and is reported in `details`.
     """
-    if false_alarm_rate is not None and not 0.0 < false_alarm_rate < 0.5:
-        raise ValueError(f"false_alarm_rate={false_alarm_rate}: expected a share of pads in (0, 0.5)")
+    if false_alarm_rate is not None:
+        false_alarm_limits(np.zeros(1), false_alarm_rate)  # a bad rate fails before the expensive part
     mus = tuple(abs(float(m)) for m in ((mu,) if isinstance(mu, int | float) else mu))
     if not mus or min(mus) <= 0:
         raise ValueError(f"calibration mu={mu}: expected one or more magnitudes > 0")
@@ -203,17 +215,15 @@ def calibrate_sets(
             for c in sets
         ]
     )  # scores of every clean held-out pad
-    exc_floor = float(np.quantile(clean, 1.0 - max_false_alarm_rate))
-    ins_floor = float(np.quantile(clean, max_false_alarm_rate))
+    floor = false_alarm_limits(clean, max_false_alarm_rate)
     details.update(
         best_f1_excessive_threshold=exc, best_f1_insufficient_threshold=ins,
-        false_alarm_floor_excessive=exc_floor, false_alarm_floor_insufficient=ins_floor,
+        false_alarm_floor_excessive=floor.excessive, false_alarm_floor_insufficient=floor.insufficient,
     )  # fmt: skip
     if false_alarm_rate is not None:  # control limits: the clean quantiles at the chosen rate
-        exc = exc_floor = float(np.quantile(clean, 1.0 - false_alarm_rate))
-        ins = ins_floor = float(np.quantile(clean, false_alarm_rate))
-    # never on the wrong side of 0 either, where it would alarm on most normal pads
-    thresholds = Thresholds(excessive=max(exc, exc_floor, 1e-3), insufficient=min(ins, ins_floor, -1e-3))
+        thresholds = false_alarm_limits(clean, false_alarm_rate)
+    else:
+        thresholds = Thresholds(max(exc, floor.excessive), min(ins, floor.insufficient))
     return CalibrationResult(
         thresholds=thresholds,
         f1_excessive=found[1][0],

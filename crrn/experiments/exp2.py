@@ -36,7 +36,7 @@ from crrn.bundle import ModelBundle
 from crrn.diagnosis.runs import SimulatedRun, simulate_runs
 from crrn.scoring import Scorer, score_boards, windows_array
 from crrn.sim.defects import DefectSpec
-from crrn.thresholds import Thresholds
+from crrn.thresholds import false_alarm_limits
 from schemas.messages import DEFECT_TYPES
 
 log = logging.getLogger(__name__)
@@ -109,17 +109,6 @@ def normal_runs(settings: Exp2Settings) -> dict[str, SimulatedRun]:
         settings.layout, settings.boards_per_run, [() for _ in cases], first_printer=settings.printer
     )
     return dict(zip(cases, runs, strict=True))
-
-
-def equal_rate_thresholds(normal_scores: np.ndarray, rate: float) -> Thresholds:
-    """Per-sign thresholds that fire on `rate` of the pads of normal boards (scores of any shape)."""
-    if not 0.0 < rate < 0.5:
-        raise ValueError(f"equal_false_alarm_rate={rate}: expected a share in (0, 0.5)")
-    s = np.asarray(normal_scores, dtype=np.float64).ravel()
-    return Thresholds(
-        excessive=max(float(np.quantile(s, 1.0 - rate)), 1e-6),
-        insufficient=min(float(np.quantile(s, rate)), -1e-6),
-    )
 
 
 def recall_per_board(run: SimulatedRun, alarms: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -245,7 +234,7 @@ def run(quick: bool, out_dir: Path) -> dict[str, Any]:
         for method in METHODS:
             scores = method_scores(run_, bundle, method)
             recall, false_alarm = recall_per_board(run_, alarms(scores, bundle.thresholds_for(method)), name)
-            equal = equal_rate_thresholds(method_scores(normal[case], bundle, method), rate)
+            equal = false_alarm_limits(method_scores(normal[case], bundle, method), rate)
             recall_eq, _ = recall_per_board(run_, alarms(scores, equal), name)
             curves[case]["recall"][method] = [None if np.isnan(r) else float(r) for r in recall]
             curves[case]["false_alarm_rate"][method] = false_alarm.tolist()

@@ -11,6 +11,7 @@ from crrn.thresholds import (
     Thresholds,
     best_f1,
     calibrate_sets,
+    false_alarm_limits,
     inject,
     pr_curve,
 )
@@ -138,3 +139,14 @@ def test_a_chosen_false_alarm_rate_sets_the_clean_quantiles() -> None:
     assert 1.9 < res.thresholds.excessive < 2.2  # N(0, 1) pads: the 98 % quantile is 2.05
     with pytest.raises(ValueError, match="false_alarm_rate"):
         calibrate_sets([CalibrationSet(score, windows, mask)], rng, false_alarm_rate=0.7)
+
+
+def test_false_alarm_limits_by_hand() -> None:
+    scores = (np.arange(1000).reshape(10, 100) - 500) / 100.0  # -5.00 .. 4.99
+    t = false_alarm_limits(scores, 0.01)
+    # linear quantiles: position 0.99 * 999 = 989.01 -> 4.8901; 0.01 * 999 = 9.99 -> -4.9001
+    assert t.excessive == pytest.approx(4.8901)
+    assert t.insufficient == pytest.approx(-4.9001)
+    assert float((scores >= t.excessive).mean()) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="false_alarm_rate"):
+        false_alarm_limits(scores, 0.0)

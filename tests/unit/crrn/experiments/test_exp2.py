@@ -1,22 +1,10 @@
-"""Experiment 2 helpers: equal-false-alarm thresholds by hand, and normal runs that match the defect runs."""
+"""Experiment 2 helpers: normal runs that match the defect runs."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from crrn.experiments.exp2 import Exp2Settings, defect_runs, equal_rate_thresholds, normal_runs
-
-
-def test_equal_rate_thresholds_by_hand() -> None:
-    scores = (np.arange(1000).reshape(10, 100) - 500) / 100.0  # -5.00 .. 4.99
-    t = equal_rate_thresholds(scores, 0.01)
-    # linear quantiles: position 0.99 * 999 = 989.01 -> 4.8901; 0.01 * 999 = 9.99 -> -4.9001
-    assert t.excessive == pytest.approx(4.8901)
-    assert t.insufficient == pytest.approx(-4.9001)
-    assert float((scores >= t.excessive).mean()) == pytest.approx(0.01)
-    with pytest.raises(ValueError, match="equal_false_alarm_rate"):
-        equal_rate_thresholds(scores, 0.0)
+from crrn.experiments.exp2 import Exp2Settings, defect_runs, normal_runs
 
 
 def test_normal_runs_are_the_defect_runs_without_the_defect() -> None:
