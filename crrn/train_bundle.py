@@ -12,7 +12,9 @@ Steps of `train_bundle`:
    forward pass (the first call of a shape is several times slower). The reserve is capped at
    `MAX_CALIBRATION_SHARE` of the budget by calibrating on fewer held-out windows, so a tight budget
    still trains (at least one batch) and the whole run stays within `max_minutes`.
-6. Thresholds for the network and both baselines by Experiment-1 injections into the held-out windows.
+6. Thresholds for the network and both baselines on the held-out windows: control limits firing on
+   `calibration_false_alarm_rate` (0.1 %) of their pads per sign, or best F1 on Experiment-1 injections
+   (crrn/thresholds.py has both rules and why the first is the default).
 
 Doubtful choice, documented: with several recipes the network trains with the UNION of their pad masks
 (`fit` takes one (H, W) mask), while scoring uses each recipe's own mask.
@@ -33,7 +35,7 @@ from crrn.bundle import METHODS, MODEL_METHOD, ModelBundle, RecipeModel
 from crrn.layout import PadGrid
 from crrn.normalization import PadNormalizer, board_values
 from crrn.scoring import Scorer, windows_array
-from crrn.thresholds import CalibrationSet, Thresholds, calibrate_sets
+from crrn.thresholds import DEFAULT_FALSE_ALARM_RATE, CalibrationSet, Thresholds, calibrate_sets
 from schemas.inspection import BoardInspection
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,8 @@ class TrainOptions:
     hide_level: float = 1.5
     calibration_volume_only_prob: float = 0.5  # share of calibration boards with volume-only anomalies
     calibration_mus: tuple[float, ...] = (4.0, 5.0)  # anomaly sizes (pad std units) pooled in calibration
+    # control limits firing on this share of held-out normal pads per sign; None: best F1 on the anomalies
+    calibration_false_alarm_rate: float | None = DEFAULT_FALSE_ALARM_RATE
 
     def __post_init__(self) -> None:
         if self.window < 2:
@@ -95,6 +99,9 @@ class TrainOptions:
             )
         if not self.calibration_mus or min(self.calibration_mus) <= 0:
             raise ValueError(f"calibration_mus {self.calibration_mus}: give one or more sizes > 0")
+        rate = self.calibration_false_alarm_rate
+        if rate is not None and not 0.0 < rate < 0.5:
+            raise ValueError(f"--false-alarm-rate {rate}: give a share of pads in (0, 0.5), e.g. 0.001")
         self.train_config()  # validates the TrainConfig knobs, naming the bad one
 
     def train_config(self, **overrides: Any) -> Any:
@@ -217,10 +224,11 @@ def calibrate_bundle(
     methods: Sequence[str] = METHODS,
     volume_only_prob: float = 0.5,
     mus: Sequence[float] = (4.0, 5.0),
-    false_alarm_rate: float | None = None,
+    false_alarm_rate: float | None = DEFAULT_FALSE_ALARM_RATE,
 ) -> tuple[dict[str, Thresholds], dict[str, Any]]:
-    """Per-method thresholds from injections (sizes `mus`) into held-out windows {recipe: (B, T, C, H, W)};
-    with `false_alarm_rate`, each method's thresholds fire on that share of the clean held-out pads."""
+    """Per-method thresholds on held-out windows {recipe: (B, T, C, H, W)}: firing on `false_alarm_rate` of
+    the clean held-out pads per sign, or (None) best F1 on injections of sizes `mus`; the best-F1 search
+    runs and is reported either way."""
     if not heldout:
         raise ValueError("calibration: no held-out window; give more normal boards per printer")
     thresholds: dict[str, Thresholds] = {}
@@ -367,6 +375,7 @@ def train_bundle(
         device=options.device,
         volume_only_prob=options.calibration_volume_only_prob,
         mus=options.calibration_mus,
+        false_alarm_rate=options.calibration_false_alarm_rate,
     )
     bundle.thresholds = thresholds
     bundle.metrics["calibration"] = report
@@ -409,10 +418,10 @@ def recalibrate(
     seed: int = 0,
     max_windows: int = 64,
     device: str = "auto",
-    false_alarm_rate: float | None = None,
+    false_alarm_rate: float | None = DEFAULT_FALSE_ALARM_RATE,
 ) -> ModelBundle:
-    """A copy of `bundle` with thresholds calibrated on `boards` (normal, not used in training): best F1
-    on injections, or (`false_alarm_rate`) firing on that share of these boards' pads per sign."""
+    """A copy of `bundle` with thresholds calibrated on `boards` (normal, not used in training): firing on
+    `false_alarm_rate` of these boards' pads per sign, or (None) best F1 on injections."""
     segments = [s for s in segments_by_printer(boards) if s.recipe_id in bundle.recipes]
     if not segments:
         raise ValueError(f"no board of the model's recipes {sorted(bundle.recipes)} in the input")

@@ -5,9 +5,10 @@
 2. Train the four variants (CRRN, CRRN\\a, CRAE, CRAE\\a) with `crrn.train_bundle.train_bundle`, the code
    behind `spi-crrn train`, on the SAME boards with the same options and budget. train_bundle splits the
    boards in time (train / validation / held-out) and calibrates thresholds of the network and of both
-   baselines by best F1 on injections into the held-out boards (crrn/thresholds.py; |mu| = 4 and 5
-   pooled, half of the boards volume-only: train_bundle's defaults); those stored thresholds serve
-   |mu| = 5. For mu = 2.5 the same held-out windows are calibrated again with mu = 2.5 (`calibrate_sets`).
+   baselines on the held-out boards (crrn/thresholds.py; train_bundle's default rule: control limits at
+   0.1 % of the clean pads per sign). Those stored thresholds serve every mu, as they would on a line.
+   A model calibrated by the paper's best-F1 rule (|mu| = 4 and 5 pooled) is recalibrated on the same
+   held-out windows for mu = 2.5 (`calibrate_sets`), the anomaly size being part of that rule.
 3. Test: for every mu in {5, 2.5}, sign and Pa in {10..50} %, every test board gets its own random
    anomaly map (exactly round(Pa * P) pads, crrn.sim.injections.anomaly_mask) and
 
@@ -57,7 +58,7 @@ from crrn.experiments.exp1_report import (
     table_markdown,
 )
 from crrn.sim.injections import anomaly_mask
-from crrn.thresholds import Thresholds
+from crrn.thresholds import DEFAULT_FALSE_ALARM_RATE, Thresholds
 from schemas.inspection import BoardInspection
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,9 @@ class Exp1Settings:
     sigma: float = 0.1
     seed: int = 0
     device: str = "auto"
+    # the calibration rule of train_bundle: control limits at this share of clean pads per sign, or None
+    # for the paper's best F1 on injections (then recalibrated per mu)
+    false_alarm_rate: float | None = DEFAULT_FALSE_ALARM_RATE
 
     @classmethod
     def quick(cls) -> Exp1Settings:
@@ -172,12 +176,13 @@ def heldout_windows(
 def calibrated_thresholds(
     bundle: ModelBundle, method: str, held: dict[str, np.ndarray], mu: float, s: Exp1Settings
 ) -> Thresholds:
-    """The model's stored thresholds for |mu| = 5 (what `spi-crrn score` uses); recalibrated on the same
-    held-out windows for any other mu (crrn.thresholds.calibrate_sets, same ratios)."""
+    """The model's stored thresholds (what `spi-crrn score` uses); a best-F1 model is recalibrated on the
+    same held-out windows for |mu| != 5 (crrn.thresholds.calibrate_sets, same ratios)."""
     from crrn.scoring import Scorer
     from crrn.thresholds import CalibrationSet, calibrate_sets
 
-    if abs(mu) == 5.0:
+    rule = bundle.metrics.get("calibration", {}).get(method, {}).get("rule", "best_f1")
+    if abs(mu) == 5.0 or rule != "best_f1":
         return bundle.thresholds_for(method)
     scorer = Scorer(bundle, device=s.device, method=method)
     sets = [
@@ -223,6 +228,7 @@ def train_variants(
             epochs=s.epochs,
             batch_size=s.batch_size,
             max_calibration_windows=s.calibration_windows,
+            calibration_false_alarm_rate=s.false_alarm_rate,
             device=s.device,
         )
         started = time.monotonic()

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crrn.thresholds import DEFAULT_FALSE_ALARM_RATE
 from streams.cli.diagnosis import add_policy_arguments, policy_config_from_args
 
 if TYPE_CHECKING:
@@ -31,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train a CRRN model on normal boards and calibrate its thresholds",
         description=(
             "Read normal boards, build per-recipe layouts and normalization, train the network on the "
-            "first part of every printer's boards, calibrate alarm thresholds on held-out boards with "
-            "synthetic Experiment-1 anomalies, and write one model file."
+            "first part of every printer's boards, calibrate alarm thresholds on held-out boards (control "
+            "limits at a false-alarm rate, or best F1 on synthetic anomalies), and write one model file."
         ),
     )
     train.add_argument("--input", required=True, help="normal boards (.jsonl or .parquet)")
@@ -113,8 +114,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         nargs="+",
         default=(4.0, 5.0),
-        help="anomaly sizes (pad std units) pooled when calibrating the thresholds (default 4 5)",
+        help="anomaly sizes (pad std units) pooled by the best-F1 search (default 4 5)",
     )
+    _add_rule_arguments(train, "held-out")
     train.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     train.set_defaults(func=_user_errors(_train))
@@ -127,14 +129,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cal.add_argument("--input", required=True, help="normal boards (.jsonl or .parquet)")
     cal.add_argument("--output", default=None, help="write the recalibrated model here instead")
     cal.add_argument("--seed", type=int, default=0)
-    cal.add_argument(
-        "--false-alarm-rate",
-        type=float,
-        default=None,
-        metavar="RATE",
-        help="set each method's thresholds to fire on this share of the input's pads per sign (e.g. "
-        "0.001), instead of best F1 on synthetic anomalies (the default)",
-    )
+    _add_rule_arguments(cal, "input's")
     cal.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     cal.set_defaults(func=_user_errors(_calibrate))
 
@@ -221,6 +216,7 @@ def _train(args: argparse.Namespace) -> int:
         hide_level=args.hide_level,
         calibration_volume_only_prob=args.anomaly_volume_only_prob,
         calibration_mus=tuple(args.calibration_mu),
+        calibration_false_alarm_rate=args.false_alarm_rate,
         device=args.device,
     )
     boards = _read_boards(args.input)
@@ -232,6 +228,26 @@ def _train(args: argparse.Namespace) -> int:
     path = bundle.save(args.output)
     log.info("wrote %s (model_version %s)", path, bundle.version)
     return 0
+
+
+def _add_rule_arguments(parser: argparse.ArgumentParser, boards: str) -> None:
+    """--false-alarm-rate / --best-f1: the calibration rule (crrn/thresholds.py)."""
+    rule = parser.add_argument_group("threshold rule").add_mutually_exclusive_group()
+    rule.add_argument(
+        "--false-alarm-rate",
+        type=float,
+        default=DEFAULT_FALSE_ALARM_RATE,
+        metavar="RATE",
+        help=f"control limits: each method's thresholds fire on this share of the {boards} normal "
+        f"pads per sign (default {DEFAULT_FALSE_ALARM_RATE:g})",
+    )
+    rule.add_argument(
+        "--best-f1",
+        action="store_const",
+        const=None,
+        dest="false_alarm_rate",
+        help="the paper's rule instead: best F1 on synthetic anomalies injected into those boards",
+    )
 
 
 def _calibrate(args: argparse.Namespace) -> int:

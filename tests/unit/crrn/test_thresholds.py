@@ -10,6 +10,7 @@ from crrn.thresholds import (
     CalibrationSet,
     Thresholds,
     best_f1,
+    best_f1_rule_thresholds,
     calibrate_sets,
     false_alarm_limits,
     inject,
@@ -137,6 +138,20 @@ def test_a_chosen_false_alarm_rate_sets_the_clean_quantiles() -> None:
     assert res.thresholds.insufficient == pytest.approx(float(np.quantile(clean, 0.02)))
     assert res.details["rule"] == "false_alarm_rate=0.02"
     assert 1.9 < res.thresholds.excessive < 2.2  # N(0, 1) pads: the 98 % quantile is 2.05
+    # the best-F1 rule's thresholds are reported beside them, as that rule alone would set them
+    paper = calibrate_sets([CalibrationSet(score, windows, mask)], np.random.default_rng(5), mu=5.0)
+    again = calibrate_sets(
+        [CalibrationSet(score, windows, mask)], np.random.default_rng(5), mu=5.0, false_alarm_rate=0.02
+    )
+    assert paper.details["rule"] == "best_f1"
+    assert (
+        best_f1_rule_thresholds(again.to_dict())
+        == paper.thresholds
+        == best_f1_rule_thresholds(paper.to_dict())
+    )
+    assert paper.thresholds != again.thresholds
+    with pytest.raises(ValueError, match="best_f1_rule_thresholds"):
+        best_f1_rule_thresholds({"thresholds": {"excessive": 1.0, "insufficient": -1.0}})
     with pytest.raises(ValueError, match="false_alarm_rate"):
         calibrate_sets([CalibrationSet(score, windows, mask)], rng, false_alarm_rate=0.7)
 

@@ -12,6 +12,7 @@ import torch
 
 from crrn.bundle import ModelBundle
 from crrn.scoring import Scorer, score_boards
+from crrn.thresholds import best_f1_rule_thresholds
 from crrn.train_bundle import (
     Segment,
     TrainOptions,
@@ -65,12 +66,20 @@ def test_train_save_load_score_end_to_end(board_factory: Make, tmp_path: Path) -
     out = list(score_boards(fresh, scorer, loaded.window_length, loaded.window_hop))
     assert [s.print_index for s in out] == list(range(100, 110))
     assert all(np.isfinite(s.score).all() for s in out)
+    assert bundle.metrics["calibration"]["crrn"]["rule"] == "false_alarm_rate=0.001"  # the default rule
     recal = recalibrate(loaded, fresh, seed=3, device="cpu")
     assert recal.version != loaded.version
     assert recal.state_dict is loaded.state_dict  # weights untouched
+    assert recal.metrics["calibration"]["crrn"]["rule"] == "false_alarm_rate=0.001"
     at_rate = recalibrate(loaded, fresh, seed=3, device="cpu", false_alarm_rate=0.05)
     assert at_rate.metrics["calibration"]["crrn"]["rule"] == "false_alarm_rate=0.05"
     assert at_rate.thresholds["crrn"] != recal.thresholds["crrn"]
+    paper = recalibrate(loaded, fresh, seed=3, device="cpu", false_alarm_rate=None)
+    report = paper.metrics["calibration"]["crrn"]
+    assert report["rule"] == "best_f1"
+    assert paper.thresholds["crrn"] == best_f1_rule_thresholds(report)
+    # the same search ran under the rate rule, so its thresholds are reported there too
+    assert best_f1_rule_thresholds(recal.metrics["calibration"]["crrn"]) == paper.thresholds["crrn"]
 
 
 def test_train_options_pass_training_knobs_and_name_bad_ones() -> None:
@@ -85,6 +94,9 @@ def test_train_options_pass_training_knobs_and_name_bad_ones() -> None:
         TrainOptions(anomaly_volume_only_prob=1.5)
     with pytest.raises(ValueError, match="calibration_mus"):
         TrainOptions(calibration_mus=())
+    with pytest.raises(ValueError, match="false-alarm-rate"):
+        TrainOptions(calibration_false_alarm_rate=0.5)
+    assert TrainOptions(calibration_false_alarm_rate=None).calibration_false_alarm_rate is None
     with pytest.raises(ValueError, match="patience"):
         TrainOptions(patience=0)
     with pytest.raises(ValueError, match="batch-size"):

@@ -96,7 +96,8 @@ def test_inject_boards_adds_shift_in_normalized_units_on_both_channels() -> None
         np.testing.assert_array_equal(after.pads.volume_pct[~lab], before.pads.volume_pct[~lab])
 
 
-def test_smoke_run_writes_tables_and_figures(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rule", [0.001, None], ids=["control-limits", "best-f1"])
+def test_smoke_run_writes_tables_and_figures(tmp_path: Path, rule: float | None) -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -111,6 +112,7 @@ def test_smoke_run_writes_tables_and_figures(tmp_path: Path) -> None:
         calibration_windows=2,
         variants=("crrn", "crae_noattn"),
         ratios=(0.1, 0.5),
+        false_alarm_rate=rule,
     )
     summary = exp1.run(quick=True, out_dir=tmp_path, settings=s)
     for name in (
@@ -137,4 +139,9 @@ def test_smoke_run_writes_tables_and_figures(tmp_path: Path) -> None:
                 for c in cells.values():
                     assert 0.0 <= c["f1_calibrated"] <= c["f1_best"] + 1e-12 <= 1.0 + 1e-12
     assert set(summary["quality_bar"]) >= {"mu5_calibrated_f1_ge_0.95", "mu2.5_beats_pad_zscore_everywhere"}
+    # control limits (the default rule) do not depend on the anomaly size: the same thresholds for every
+    # mu; the best-F1 rule recalibrates for mu = 2.5
+    used = summary["thresholds_used"]
+    assert used["5"] == used["5v"]
+    assert (used["2.5"] == used["5"]) is (rule is not None)
     assert (tmp_path / "fig8_pr_mu5.png").read_bytes()[:4] == b"\x89PNG"

@@ -34,6 +34,7 @@ def test_train_writes_a_loadable_model(files: dict[str, Path]) -> None:
     bundle = ModelBundle.load(files["model"])
     assert bundle.window_length == 4
     assert set(bundle.thresholds) == {"crrn", "statistical", "pad_zscore"}
+    assert {r["rule"] for r in bundle.metrics["calibration"].values()} == {"false_alarm_rate=0.001"}
 
 
 @pytest.mark.parametrize("method", ["crrn", "pad_zscore"])
@@ -78,6 +79,19 @@ def test_calibrate_rewrites_thresholds(files: dict[str, Path]) -> None:
     old, new = ModelBundle.load(files["model"]), ModelBundle.load(out)
     assert new.version != old.version
     assert new.config == old.config
+    assert new.metrics["calibration"]["crrn"]["rule"] == "false_alarm_rate=0.001"
+    assert run([*argv, "--seed", "9", "--false-alarm-rate", "0.01"]) == 0
+    assert ModelBundle.load(out).metrics["calibration"]["crrn"]["rule"] == "false_alarm_rate=0.01"
+    assert run([*argv, "--seed", "9", "--best-f1"]) == 0
+    assert ModelBundle.load(out).metrics["calibration"]["crrn"]["rule"] == "best_f1"
+
+
+def test_the_two_threshold_rules_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(
+            ["calibrate", "--model", "m", "--input", "i", "--best-f1", "--false-alarm-rate", "0.01"]
+        )
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_bad_input_is_one_clear_error(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
