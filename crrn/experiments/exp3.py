@@ -281,9 +281,9 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(quick: bool, out_dir: Path) -> dict[str, Any]:
+def run(quick: bool, out_dir: Path, settings: Exp3Settings | None = None) -> dict[str, Any]:
     started = time.monotonic()
-    settings = Exp3Settings.quick() if quick else Exp3Settings()
+    settings = settings or (Exp3Settings.quick() if quick else Exp3Settings())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     overlap = set(settings.test_layouts) & set(settings.classifier.layouts)

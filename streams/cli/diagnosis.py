@@ -8,6 +8,7 @@ module. Heavy libraries are imported inside the handlers.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import logging
@@ -49,6 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--output-dir", default=None, help="results folder (default: results/experiment-N[-quick])"
     )
     exp.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    exp.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="the experiment's seed (training and simulation; default: its settings' seed, 0), to "
+        "measure run-to-run noise",
+    )
     exp.set_defaults(func=_experiment)
 
 
@@ -109,6 +117,11 @@ def _experiment(args: argparse.Namespace) -> int:
     suffix = "-quick" if args.quick else ""
     out_dir = Path(args.output_dir or f"results/experiment-{args.number}{suffix}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = module.run(quick=args.quick, out_dir=out_dir)
+    kwargs: dict[str, Any] = {}
+    if args.seed is not None:  # every expN module has an ExpNSettings dataclass with a seed field
+        settings_cls = getattr(module, f"Exp{args.number}Settings")
+        base = settings_cls.quick() if args.quick else settings_cls()
+        kwargs["settings"] = dataclasses.replace(base, seed=args.seed)
+    summary = module.run(quick=args.quick, out_dir=out_dir, **kwargs)
     print(json.dumps(summary, indent=2, default=str))
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,17 @@ def test_experiment_dispatches_to_the_numbered_module(
     args = build_parser().parse_args(["experiment", "1", "--quick", "--output-dir", str(tmp_path / "r")])
     assert args.func(args) == 0
     assert calls == [(True, tmp_path / "r")]
+
+
+def test_experiment_seed_replaces_the_settings_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crrn.experiments import exp2
+
+    calls = []
+    monkeypatch.setattr(exp2, "run", lambda quick, out_dir, settings: calls.append(settings) or {})
+    argv = ["experiment", "2", "--quick", "--seed", "2", "--output-dir", str(tmp_path / "r")]
+    args = build_parser().parse_args(argv)
+    assert args.func(args) == 0
+    assert calls == [replace(exp2.Exp2Settings.quick(), seed=2)]
 
 
 def test_unknown_experiment_number_is_refused() -> None:
