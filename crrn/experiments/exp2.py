@@ -51,6 +51,9 @@ class Exp2Settings:
     layout: int = 301
     normal_boards: int = 240  # per printer, 2 printers, for the CRRN
     crrn_minutes: float = 20.0
+    # epoch cap; early stopping (patience) ends the full run first (42 epochs, docs/experiments.md); the
+    # quick run keeps train_bundle's 30 so its results stay comparable with earlier quick runs
+    crrn_epochs: int = 100
     boards_per_run: int = 200
     amplitude: float = 5.0
     printer: int = 10  # process seed index of the defect runs (not a training printer)
@@ -60,7 +63,7 @@ class Exp2Settings:
 
     @classmethod
     def quick(cls) -> Exp2Settings:
-        return cls(normal_boards=150, crrn_minutes=5.0, boards_per_run=100)
+        return cls(normal_boards=150, crrn_minutes=5.0, crrn_epochs=30, boards_per_run=100)
 
 
 def train_crrn(settings: Exp2Settings, out_dir: Path) -> tuple[ModelBundle, Path]:
@@ -74,7 +77,10 @@ def train_crrn(settings: Exp2Settings, out_dir: Path) -> tuple[ModelBundle, Path
         b for run in simulate_runs(settings.layout, settings.normal_boards, [(), ()]) for b in run.boards
     ]
     bundle = train_bundle(
-        boards, TrainOptions(max_minutes=settings.crrn_minutes, seed=settings.seed, device="cpu")
+        boards,
+        TrainOptions(
+            max_minutes=settings.crrn_minutes, epochs=settings.crrn_epochs, seed=settings.seed, device="cpu"
+        ),
     )
     bundle.save(path)
     return bundle, path
