@@ -53,7 +53,7 @@ class TrainOptions:
     hop: int = 1  # stored for the stream and `score`
     max_minutes: float = 10.0  # wall-clock budget of the whole run
     seed: int = 0
-    epochs: int = 30
+    epochs: int = 100  # a cap only: early stopping (patience) or max_minutes ends a run first (docs)
     batch_size: int | None = None  # None: 4 on CPU (more steps per CPU second), 16 on CUDA
     train_fraction: float = 0.7
     val_fraction: float = 0.15  # the rest is held out for calibration

@@ -51,8 +51,8 @@ class Exp2Settings:
     layout: int = 301
     normal_boards: int = 240  # per printer, 2 printers, for the CRRN
     crrn_minutes: float = 20.0
-    # epoch cap: early stopping (patience) ends the full run first, at 42 epochs (a cap of 30 cut it
-    # short, docs/experiments.md); quick keeps train_bundle's 30, comparable with earlier quick runs
+    # epoch cap: early stopping (patience) ends the full run first, at 42 epochs (the former cap of 30
+    # cut it short, docs/experiments.md); quick keeps 30, comparable with the earlier quick runs
     crrn_epochs: int = 100
     boards_per_run: int = 200
     amplitude: float = 5.0

@@ -48,7 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--hop", type=int, default=None, help="boards between windows when scoring (default: WINDOW_HOP, 1)"
     )
-    train.add_argument("--epochs", type=int, default=30, help="maximum epochs")
+    train.add_argument(
+        "--epochs",
+        type=int,
+        default=100,
+        help="maximum epochs (default 100: early stopping or --max-minutes usually ends training first)",
+    )
     train.add_argument(
         "--batch-size", type=int, default=None, help="windows per step (default: 4 on CPU, 16 on CUDA)"
     )
