@@ -3,18 +3,15 @@ and 0004's downgrade gives back 0003's view with its grants."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from sqlalchemy import text
 
 from streams.db.engine import make_engine
 from streams.db.migrations import downgrade, upgrade
-from tests.integration.db.test_roles import INSERT_BOARD, _board
+from tests.integration.db.rows import INSERT_BOARD, T0, board_row
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
 SUMMARY = "SELECT printer_id, boards, boards_not_scored, last_not_scored_at FROM v_printer_summary ORDER BY 1"
 
 
@@ -25,12 +22,12 @@ def _write_boards(writer_url: str) -> None:
     try:
         with engine.begin() as conn:
             for i in (10, 11, 12):
-                conn.execute(INSERT_BOARD, _board(f"e{i}", "P1", i))
+                conn.execute(INSERT_BOARD, board_row(f"e{i}", "P1", i))
             for i, minute in ((1, 20), (2, 21)):
                 late = {"status": "late", "inspected_at": T0.replace(minute=minute)}
-                conn.execute(INSERT_BOARD, {**_board(f"r{i}", "P1", i), **late})
-            conn.execute(INSERT_BOARD, {**_board("u13", "P1", 13), "status": "unscored"})
-            conn.execute(INSERT_BOARD, _board("f0", "P2", 0))
+                conn.execute(INSERT_BOARD, {**board_row(f"r{i}", "P1", i), **late})
+            conn.execute(INSERT_BOARD, {**board_row("u13", "P1", 13), "status": "unscored"})
+            conn.execute(INSERT_BOARD, board_row("f0", "P2", 0))
     finally:
         engine.dispose()
 

@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from streams.db.engine import make_engine
+from tests.integration.db.rows import INSERT_BOARD, T0, board_row
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
-
-
-def _board(event_id: str, printer: str, index: int) -> dict[str, object]:
-    return {
-        "event_id": event_id,
-        "printer_id": printer,
-        "line_id": "L1",
-        "inspector_id": "SPI-1",
-        "recipe_id": "R1",
-        "board_id": f"B{index}",
-        "print_index": index,
-        "inspected_at": T0.replace(minute=index),
-        "n_pads": 2,
-        "status": "scored",
-    }
-
-
-INSERT_BOARD = text(
-    """INSERT INTO board_inspections (event_id, printer_id, line_id, inspector_id, recipe_id, board_id,
-       print_index, inspected_at, n_pads, status)
-       VALUES (:event_id, :printer_id, :line_id, :inspector_id, :recipe_id, :board_id, :print_index,
-       :inspected_at, :n_pads, :status)"""
-)
 INSERT_ALARM = text(
     """INSERT INTO pad_alarms (alarm_id, event_id, pad_id, printer_id, board_id, inspected_at, kind, score,
        threshold, model_version)
@@ -55,8 +30,8 @@ def populated(fresh_database):
     try:
         with engine.begin() as conn:
             for i in range(3):
-                conn.execute(INSERT_BOARD, _board(f"e{i}", "P1", i))
-            conn.execute(INSERT_BOARD, _board("f0", "P2", 0))
+                conn.execute(INSERT_BOARD, board_row(f"e{i}", "P1", i))
+            conn.execute(INSERT_BOARD, board_row("f0", "P2", 0))
             conn.execute(
                 INSERT_ALARM,
                 {
@@ -168,7 +143,7 @@ def test_constraints_reject_bad_rows(populated) -> None:
                 },
             )
         with engine.connect() as conn, pytest.raises(IntegrityError, match="board_inspections_pkey"):
-            conn.execute(INSERT_BOARD, _board("e0", "P1", 7))
+            conn.execute(INSERT_BOARD, board_row("e0", "P1", 7))
     finally:
         engine.dispose()
 
