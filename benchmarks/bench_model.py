@@ -12,9 +12,9 @@ import time
 
 import torch
 
+from crrn.network_training import TrainConfig, step_loss
 from crrn.nn.config import CRRNConfig
 from crrn.nn.crrn import CRRN
-from crrn.training import TrainConfig, step_loss
 
 
 def timed(fn, repeats: int) -> float:

@@ -7,14 +7,11 @@ Score convention (shared by the CRRN and the baselines): signed, in per-pad norm
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:
-    from crrn.thresholds import Thresholds
+from crrn.normalization import VOLUME_CHANNEL
+from schemas.messages import Thresholds
 
-VOLUME_CHANNEL = 0
 ALARM_EXCESSIVE = 1
 ALARM_INSUFFICIENT = -1
 ALARM_NONE = 0

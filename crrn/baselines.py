@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from crrn.anomaly_map import VOLUME_CHANNEL
+from crrn.normalization import VOLUME_CHANNEL
 
 STD_FLOOR = 1e-3
 

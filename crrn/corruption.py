@@ -1,6 +1,6 @@
 """Spatially structured training shifts: regional anomalies the network must learn NOT to reconstruct.
 
-The random-pad corruption of `crrn.training.corrupt` (Experiment 1's injection) teaches the network to
+The random-pad corruption of `crrn.network_training.corrupt` (Experiment 1's injection) teaches the network to
 rebuild isolated outliers from their neighbours. Printer defects (Experiment 2) look different: a large,
 contiguous region (a blob, a stripe along the print direction, the board's edges) shifted by the same
 amount on every board of the window, or on every second board (one squeegee blade). A network that only

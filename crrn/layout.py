@@ -31,7 +31,7 @@ permutation that puts another board of the same recipe into that order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -407,11 +407,3 @@ def _place(cu: np.ndarray, cv: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]
         max_disp = int(np.maximum(np.abs(row - r0), np.abs(col - c0)).max())
     return row, col, max_disp
 
-
-def fit_layouts(boards: Sequence[BoardInspection], **kwargs: Any) -> dict[str, PadGrid]:
-    """One PadGrid per recipe, fitted on the first board seen of each recipe."""
-    out: dict[str, PadGrid] = {}
-    for b in boards:
-        if b.recipe_id not in out:
-            out[b.recipe_id] = PadGrid.from_board(b, **kwargs)
-    return out

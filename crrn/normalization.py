@@ -23,6 +23,7 @@ import numpy as np
 from schemas.inspection import BoardInspection
 
 CHANNELS: tuple[str, ...] = ("volume_pct", "height_um")
+VOLUME_CHANNEL = CHANNELS.index("volume_pct")  # the channel that scores and alarms are read from
 MAD_TO_STD = 1.4826
 NORMALIZER_FORMAT = "spi-crrn.padnorm.v1"
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from crrn.anomaly_map import alarms, score_map
 from crrn.baselines import PadHistoryZScore, StatisticalBaseline
-from crrn.bundle import METHODS, ModelBundle, RecipeModel
+from crrn.model_file import METHODS, ModelBundle, RecipeModel
 from crrn.normalization import board_values
 from crrn.thresholds import ScoreFn, Thresholds
 from crrn.windowing import PrinterWindower, Window

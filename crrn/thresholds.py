@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from crrn.anomaly_map import VOLUME_CHANNEL
+from crrn.normalization import VOLUME_CHANNEL
+from schemas.messages import Thresholds
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]  # (B, T, C, H, W) normalized windows -> (B, T, H, W) scores
 DEFAULT_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -48,29 +49,6 @@ DEFAULT_MAX_FALSE_ALARM_RATE = 0.005
 # Control limits fire on this share of normal pads per sign: the 0.001 probability limits of SPC practice
 # (3.09 sigma for a normal variable), about 0.2 % of a normal board's pads in all.
 DEFAULT_FALSE_ALARM_RATE = 0.001
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Per-sign alarm thresholds in score units; `insufficient` is negative."""
-
-    excessive: float
-    insufficient: float
-
-    def __post_init__(self) -> None:
-        if not (np.isfinite(self.excessive) and np.isfinite(self.insufficient)):
-            raise ValueError("thresholds must be finite")
-        if not self.excessive > 0.0 > self.insufficient:
-            raise ValueError(
-                f"thresholds: need excessive > 0 > insufficient, got {self.excessive}, {self.insufficient}"
-            )
-
-    def to_dict(self) -> dict[str, float]:
-        return {"excessive": float(self.excessive), "insufficient": float(self.insufficient)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Thresholds:
-        return cls(excessive=float(data["excessive"]), insufficient=float(data["insufficient"]))
 
 
 def false_alarm_limits(clean_scores: np.ndarray, rate: float) -> Thresholds:

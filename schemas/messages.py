@@ -89,7 +89,10 @@ def _schema(d: dict[str, Any], expected: str) -> None:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Signed score thresholds: excessive > 0, insufficient < 0 (per-pad normalized units)."""
+    """Signed score thresholds: excessive > 0, insufficient < 0 (per-pad normalized units).
+
+    The one thresholds type: calibration (crrn/thresholds.py) makes it, the model file stores it, scoring
+    applies it and the alarm message carries it."""
 
     excessive: float
     insufficient: float
@@ -99,6 +102,13 @@ class Thresholds:
             raise InvalidEvent("thresholds.excessive", f"is {self.excessive}; send a finite number > 0")
         if not (math.isfinite(self.insufficient) and self.insufficient < 0):
             raise InvalidEvent("thresholds.insufficient", f"is {self.insufficient}; send a finite number < 0")
+
+    def to_dict(self) -> dict[str, float]:
+        return {"excessive": float(self.excessive), "insufficient": float(self.insufficient)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Thresholds:
+        return cls(excessive=float(data["excessive"]), insufficient=float(data["insufficient"]))
 
 
 @dataclass(frozen=True)

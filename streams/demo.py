@@ -43,14 +43,14 @@ def _say(text_: str) -> None:
 def _ensure_model(engine: Engine, o: DemoOptions) -> str:
     """Train (or reuse) the demo model, register and promote it; returns its version."""
     from crrn.sim.fleet import FleetSpec, simulate_fleet
-    from streams.cli.models import register_file
+    from streams.cli.registry import register_file
     from streams.db import registry
 
     path = state_dir() / "models" / f"demo-p{o.printers}-pads{o.pads}.pt"
     if not path.is_file():
         import torch
 
-        from crrn.train_bundle import TrainOptions, train_bundle
+        from crrn.model_training import TrainOptions, train_bundle
 
         torch.set_num_threads(max(1, (os.cpu_count() or 2)))
         _say(f"training a small CPU model (at most 3 minutes) -> {path}")
@@ -72,7 +72,7 @@ def _ensure_model(engine: Engine, o: DemoOptions) -> str:
 def _ensure_classifier(model_path: Path) -> None:
     """Train the printer-defect classifier beside the model once (small settings, a few minutes)."""
     from crrn.diagnosis.classifier import classifier_path_for
-    from crrn.diagnosis.training import ClassifierTrainingConfig, train_classifier_for_model
+    from crrn.diagnosis.classifier_training import ClassifierTrainingConfig, train_classifier_for_model
 
     if classifier_path_for(model_path).is_file():
         return

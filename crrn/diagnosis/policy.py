@@ -38,7 +38,7 @@ from crrn.thresholds import Thresholds
 from schemas.messages import DefectEvent, DefectType, defect_event_key
 
 if TYPE_CHECKING:
-    from crrn.bundle import ModelBundle
+    from crrn.model_file import ModelBundle
     from crrn.scoring import BoardScores
 
 Clock = Callable[[], datetime]

@@ -2,7 +2,7 @@
 
 1. Simulate one printer (cleaning cycle, blade alternation; crrn.sim) printing one recipe: the first
    `train_boards` are normal training data, the next `test_boards` are the (normal) base of the test set.
-2. Train the four variants (CRRN, CRRN\\a, CRAE, CRAE\\a) with `crrn.train_bundle.train_bundle`, the code
+2. Train the four variants (CRRN, CRRN\\a, CRAE, CRAE\\a) with `crrn.model_training.train_bundle`, the code
    behind `spi-crrn train`, on the SAME boards with the same options and budget. train_bundle splits the
    boards in time (train / validation / held-out) and calibrates thresholds of the network and of both
    baselines on the held-out boards (crrn/thresholds.py; train_bundle's default rule: control limits at
@@ -41,7 +41,6 @@ from typing import Any
 
 import numpy as np
 
-from crrn.bundle import ModelBundle, RecipeModel
 from crrn.experiments.exp1_report import (
     SIGNS,
     VOLUME_ONLY_SUFFIX,
@@ -57,6 +56,7 @@ from crrn.experiments.exp1_report import (
     table_json,
     table_markdown,
 )
+from crrn.model_file import ModelBundle, RecipeModel
 from crrn.sim.injections import anomaly_mask
 from crrn.thresholds import DEFAULT_FALSE_ALARM_RATE, Thresholds
 from schemas.inspection import BoardInspection
@@ -160,7 +160,7 @@ def heldout_windows(
     bundle: ModelBundle, boards: Sequence[BoardInspection], s: Exp1Settings
 ) -> dict[str, np.ndarray]:
     """The held-out (calibration) windows train_bundle used: same split, stride T, evenly thinned."""
-    from crrn.train_bundle import TrainOptions, segment_windows, segments_by_printer, split_segment
+    from crrn.model_training import TrainOptions, segment_windows, segments_by_printer, split_segment
 
     opts = TrainOptions()
     held = [
@@ -214,7 +214,7 @@ def score_matrix(
 def train_variants(
     s: Exp1Settings, boards: Sequence[BoardInspection], model_dir: Path
 ) -> tuple[dict[str, ModelBundle], dict[str, Any]]:
-    from crrn.train_bundle import TrainOptions, train_bundle
+    from crrn.model_training import TrainOptions, train_bundle
 
     bundles: dict[str, ModelBundle] = {}
     report: dict[str, Any] = {}

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from crrn.anomaly_map import alarms
-from crrn.bundle import ModelBundle
 from crrn.diagnosis.runs import SimulatedRun, simulate_runs
+from crrn.model_file import ModelBundle
 from crrn.scoring import Scorer, score_boards, windows_array
 from crrn.sim.defects import DefectSpec
 from crrn.thresholds import best_f1_rule_thresholds, false_alarm_limits
@@ -67,7 +67,7 @@ class Exp2Settings:
 
 
 def train_crrn(settings: Exp2Settings, out_dir: Path) -> tuple[ModelBundle, Path]:
-    from crrn.train_bundle import TrainOptions, train_bundle
+    from crrn.model_training import TrainOptions, train_bundle
 
     path = out_dir / "crrn.pt"
     if path.is_file():

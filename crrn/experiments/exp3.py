@@ -32,12 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from crrn.bundle import ModelBundle
 from crrn.diagnosis.classifier import DEFECT_CLASSES, StoredClassifier, classifier_path_for, save_classifier
+from crrn.diagnosis.classifier_training import ClassifierTrainingConfig, train_classifier, window_labels
 from crrn.diagnosis.hysteresis import HysteresisConfig
 from crrn.diagnosis.policy import DefectPolicy
 from crrn.diagnosis.runs import SimulatedRun, simulate_runs
-from crrn.diagnosis.training import ClassifierTrainingConfig, train_classifier, window_labels
+from crrn.model_file import ModelBundle
 from crrn.scoring import Scorer, score_boards
 from crrn.sim.defects import DefectSpec
 
@@ -104,7 +104,7 @@ def test_run_defects(rng: np.random.Generator, n: int, boards: int) -> list[tupl
 
 def train_crrn(settings: Exp3Settings, out_dir: Path) -> tuple[ModelBundle, Path]:
     """The CRRN on normal boards of every layout (reused from `out_dir/crrn.pt` when present)."""
-    from crrn.train_bundle import TrainOptions, train_bundle
+    from crrn.model_training import TrainOptions, train_bundle
 
     path = out_dir / "crrn.pt"
     if path.is_file():

@@ -90,7 +90,7 @@ def _set_threads(threads: int | None) -> None:
 
 def _train_classifier(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
-    from crrn.diagnosis.training import ClassifierTrainingConfig, train_classifier_for_model
+    from crrn.diagnosis.classifier_training import ClassifierTrainingConfig, train_classifier_for_model
 
     config = ClassifierTrainingConfig.quick() if args.quick else ClassifierTrainingConfig()
     overrides = {}

@@ -16,9 +16,9 @@ COMMAND_MODULES = [
     "streams.cli.services",  # services up|down|status
     "streams.cli.db",  # db upgrade|downgrade|current
     "streams.cli.data",  # validate, simulate, convert, figures
-    "streams.cli.model",  # train, calibrate, score
+    "streams.cli.train_score",  # train, calibrate, score
     "streams.cli.diagnosis",  # train-classifier, experiment N
-    "streams.cli.models",  # models list|register|promote
+    "streams.cli.registry",  # models list|register|promote
     "streams.cli.worker",  # worker, demo
     "streams.cli.tail",  # tail TOPIC
     "streams.cli.bench",  # bench

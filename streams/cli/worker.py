@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
 def cmd_worker(args: argparse.Namespace) -> int:
     import logging
 
-    from crrn.bundle import BundleError
+    from crrn.model_file import BundleError
     from streams.app import PipelineWorker
     from streams.db import registry
     from streams.db.checkpoints import CheckpointStore

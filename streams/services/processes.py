@@ -84,15 +84,6 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def port_open(port: int, host: str = "127.0.0.1", timeout_s: float = 0.5) -> bool:
-    """True when something accepts TCP connections on host:port."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
-
-
 def pick_port(preferred: int, host: str = "127.0.0.1", avoid: Iterable[int] = ()) -> int:
     """`preferred` when free, else a free port chosen by the OS (never one in `avoid`)."""
     avoided = set(avoid)

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from crrn.bundle import ModelBundle
+from crrn.model_file import ModelBundle
 from crrn.scoring import Scorer
 from streams.db.registry import ModelRecord
 from streams.worker.jobs import DefectPolicy

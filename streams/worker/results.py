@@ -13,7 +13,7 @@ import numpy as np
 
 from crrn.scoring import BoardScores
 from schemas.inspection import BoardInspection
-from schemas.messages import DefectEvent, PadAlarm, Thresholds, alarm_id
+from schemas.messages import DefectEvent, PadAlarm, alarm_id
 from streams.db.writer import AnomalyMapRow, BoardRow, DefectRow, PadAlarmRow
 
 
@@ -104,7 +104,7 @@ def scored_result(board: BoardInspection, scores: BoardScores, source: SourceRef
         )
     ]
     message = PadAlarm.for_board(
-        board, scores.score, Thresholds(float(th.excessive), float(th.insufficient)), version, scores.alarm
+        board, scores.score, th, version, scores.alarm
     )
     return BoardResult(
         board=board_row(board, source, "scored", scores),

@@ -52,7 +52,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A CPU model of the 200-pad recipe, T=5, trained for 2 epochs (a few seconds)."""
     import torch
 
-    from crrn.train_bundle import TrainOptions, train_bundle
+    from crrn.model_training import TrainOptions, train_bundle
 
     torch.set_num_threads(1)
     bundle = train_bundle(
@@ -86,13 +86,13 @@ def write_excess_classifier(model_path: Path) -> Path:
     defect episodes follow the boards `with_excess_episode` doubles."""
     import torch
 
-    from crrn.bundle import ModelBundle
     from crrn.diagnosis.classifier import (
         ClassifierConfig,
         DefectClassifier,
         classifier_path_for,
         save_classifier,
     )
+    from crrn.model_file import ModelBundle
 
     model = DefectClassifier(ClassifierConfig(input_size=8, width=1, n_stages=1))
     with torch.no_grad():
@@ -115,8 +115,8 @@ def write_excess_classifier(model_path: Path) -> Path:
 def offline_defect_events(boards: list[BoardInspection], model: Path) -> list[tuple[str, str, str, int, int]]:
     """(event_key, printer_id, state, first_print_index, last_print_index) of the defect events that
     offline scoring and one uninterrupted policy give, ordered by printer and last board."""
-    from crrn.bundle import ModelBundle
     from crrn.diagnosis.policy import DefectPolicy, defect_events_for_scores
+    from crrn.model_file import ModelBundle
     from crrn.scoring import Scorer, score_boards
 
     bundle = ModelBundle.load(model)

@@ -8,7 +8,7 @@ import signal
 import pytest
 from sqlalchemy import text
 
-from crrn.bundle import ModelBundle
+from crrn.model_file import ModelBundle
 from crrn.scoring import Scorer, score_boards
 from tests.integration.pipeline.conftest import Pipeline, fleet, wait_for
 

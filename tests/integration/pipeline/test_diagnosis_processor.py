@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from crrn.bundle import ModelBundle
 from crrn.diagnosis.policy import DefectPolicy
+from crrn.model_file import ModelBundle
 from crrn.scoring import Scorer
 from crrn.windowing import PrinterWindower
 from schemas.inspection import BoardInspection

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from crrn.bundle import ModelBundle
+from crrn.model_file import ModelBundle
 from crrn.scoring import Scorer, score_boards
 from schemas.codec import inspection_to_dict
 from schemas.messages import DeadLetter, PadAlarm, alarm_id

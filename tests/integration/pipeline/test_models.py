@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from crrn.bundle import ModelBundle
-from streams.cli.models import register_file
+from crrn.model_file import ModelBundle
+from streams.cli.registry import register_file
 from streams.db import registry
 from streams.db.engine import make_engine
 from streams.worker.model_source import ModelSource, NoModelError

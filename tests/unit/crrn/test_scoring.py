@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from crrn.bundle import ModelBundle, RecipeModel
 from crrn.layout import PadGrid
+from crrn.model_file import ModelBundle, RecipeModel
 from crrn.nn import CRRN, CRRNConfig
 from crrn.normalization import PadNormalizer, board_values
 from crrn.scoring import Scorer, score_boards

@@ -16,6 +16,7 @@ from crrn.thresholds import (
     inject,
     pr_curve,
 )
+from schemas.errors import InvalidEvent
 
 
 def test_pr_curve_six_elements_by_hand() -> None:
@@ -45,7 +46,7 @@ def test_pr_curve_needs_a_positive() -> None:
 
 
 def test_thresholds_validate_signs() -> None:
-    with pytest.raises(ValueError, match="excessive > 0 > insufficient"):
+    with pytest.raises(InvalidEvent, match=r"thresholds\.excessive"):
         Thresholds(excessive=-1.0, insufficient=-2.0)
     assert Thresholds.from_dict(Thresholds(2.0, -3.0).to_dict()) == Thresholds(2.0, -3.0)
 

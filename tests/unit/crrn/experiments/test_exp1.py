@@ -71,7 +71,7 @@ def test_table_markdown_structure() -> None:
 def test_inject_boards_adds_shift_in_normalized_units_on_both_channels() -> None:
     s = replace(exp1.Exp1Settings.quick(), pads=200, train_boards=30, test_boards=3)
     train, test = exp1.simulate_boards(s)
-    from crrn.train_bundle import fit_recipe_models, segments_by_printer
+    from crrn.model_training import fit_recipe_models, segments_by_printer
 
     segs = segments_by_printer(train)
     recipe = next(iter(fit_recipe_models(segs, segs).values()))

@@ -5,9 +5,9 @@ from dataclasses import replace
 import pytest
 import torch
 
+from crrn.network_training import TrainConfig, corrupt, fit, masked_mse, step_loss
 from crrn.nn.config import CRRNConfig
 from crrn.nn.crrn import CRRN
-from crrn.training import TrainConfig, corrupt, fit, masked_mse, step_loss
 
 TINY = CRRNConfig(
     hidden_channels=4, num_layers=1, kernel_size=3, attention_kernel=3, s_layers=1, mask_channel=True

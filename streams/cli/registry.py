@@ -30,7 +30,7 @@ def _engine() -> Any:
 
 def register_file(engine: Any, path: Path) -> Any:
     """Load the bundle (safe load), then record it; returns the ModelRecord."""
-    from crrn.bundle import ModelBundle
+    from crrn.model_file import ModelBundle
     from streams.db import registry
 
     bundle = ModelBundle.load(path)
@@ -59,7 +59,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    from crrn.bundle import BundleError
+    from crrn.model_file import BundleError
     from streams.db import registry
 
     engine = _engine()

@@ -10,10 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from crrn.bundle import ModelBundle
-from crrn.scoring import Scorer, score_boards
-from crrn.thresholds import best_f1_rule_thresholds
-from crrn.train_bundle import (
+from crrn.model_file import ModelBundle
+from crrn.model_training import (
     Segment,
     TrainOptions,
     recalibrate,
@@ -22,6 +20,8 @@ from crrn.train_bundle import (
     split_segment,
     train_bundle,
 )
+from crrn.scoring import Scorer, score_boards
+from crrn.thresholds import best_f1_rule_thresholds
 from schemas.inspection import BoardInspection
 
 Make = Callable[..., BoardInspection]

@@ -28,7 +28,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from crrn.bundle import MODEL_METHOD, ModelBundle
 from crrn.diagnosis.classifier import (
     DEFECT_CLASSES,
     ClassifierConfig,
@@ -38,6 +37,7 @@ from crrn.diagnosis.classifier import (
 )
 from crrn.diagnosis.features import board_maps, score_grids, window_means
 from crrn.diagnosis.runs import SimulatedRun, layout_id, layout_pads, simulate_runs
+from crrn.model_file import MODEL_METHOD, ModelBundle
 from crrn.scoring import Scorer, score_boards
 from crrn.sim.defects import DefectSpec
 
@@ -140,8 +140,8 @@ def random_run_defects(
 def ensure_layouts(bundle: ModelBundle, layouts: Sequence[int], normal_boards: int) -> ModelBundle:
     """A copy of `bundle` that also holds simulator layouts `L{seed}` (layout + normalization fitted on
     simulated normal boards of printers 1-2 of that layout; network weights unchanged)."""
+    from crrn.model_training import fit_recipe_models, segments_by_printer
     from crrn.nn import CRRNConfig
-    from crrn.train_bundle import fit_recipe_models, segments_by_printer
 
     missing = [s for s in layouts if layout_id(s) not in bundle.recipes]
     if not missing:

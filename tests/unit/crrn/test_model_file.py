@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from crrn.bundle import FORMAT, BundleError, ModelBundle, RecipeModel
 from crrn.layout import PadGrid
+from crrn.model_file import FORMAT, BundleError, ModelBundle, RecipeModel
 from crrn.nn import CRRN, CRRNConfig
 from crrn.normalization import PadNormalizer
 from crrn.thresholds import Thresholds

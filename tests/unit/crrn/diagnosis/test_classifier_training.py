@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from crrn.diagnosis.training import ClassifierTrainingConfig, random_run_defects, window_labels
+from crrn.diagnosis.classifier_training import ClassifierTrainingConfig, random_run_defects, window_labels
 
 
 def test_window_labels_use_the_newest_board_and_ignore_the_band() -> None:

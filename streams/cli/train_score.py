@@ -1,5 +1,5 @@
 """`spi-crrn train | calibrate | score`: the CRRN model from files. Argument parsing and file IO only;
-the work is in crrn/train_bundle.py and crrn/scoring.py. Heavy libraries are imported in the handlers.
+the work is in crrn/model_training.py and crrn/scoring.py. Heavy libraries are imported in the handlers.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def _set_threads(threads: int | None) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from crrn.train_bundle import TrainOptions, train_bundle
+    from crrn.model_training import TrainOptions, train_bundle
     from streams.settings import Settings
 
     started = time.monotonic()
@@ -256,8 +256,8 @@ def _add_rule_arguments(parser: argparse.ArgumentParser, boards: str) -> None:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from crrn.bundle import ModelBundle
-    from crrn.train_bundle import recalibrate
+    from crrn.model_file import ModelBundle
+    from crrn.model_training import recalibrate
 
     bundle = ModelBundle.load(args.model)
     new = recalibrate(
@@ -298,7 +298,7 @@ def _score_table(batch: list[BoardScores]) -> Any:
 def _score(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
-    from crrn.bundle import ModelBundle
+    from crrn.model_file import ModelBundle
     from crrn.scoring import Scorer, score_boards
 
     _set_threads(args.threads)

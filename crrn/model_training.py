@@ -8,7 +8,7 @@ Steps of `train_bundle`:
    crosses a split, so calibration never sees a training board.
 3. Per-pad normalization fitted on the training boards only.
 4. Windows (N, T, C, H, W): sliding (stride 1) for train/val; non-overlapping (stride T) for calibration.
-5. `crrn.training.fit` within the time left after reserving the calibration time, measured on a WARM
+5. `crrn.network_training.fit` within the time left after reserving the calibration time, measured on a WARM
    forward pass (the first call of a shape is several times slower). The reserve is capped at
    `MAX_CALIBRATION_SHARE` of the budget by calibrating on fewer held-out windows, so a tight budget
    still trains (at least one batch) and the whole run stays within `max_minutes`.
@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from crrn.bundle import METHODS, MODEL_METHOD, ModelBundle, RecipeModel
 from crrn.layout import PadGrid
+from crrn.model_file import METHODS, MODEL_METHOD, ModelBundle, RecipeModel
 from crrn.normalization import PadNormalizer, board_values
 from crrn.scoring import Scorer, windows_array
 from crrn.thresholds import DEFAULT_FALSE_ALARM_RATE, CalibrationSet, Thresholds, calibrate_sets
@@ -60,7 +60,7 @@ class TrainOptions:
     max_calibration_windows: int = 16
     device: str = "auto"
     progress: bool = False
-    # crrn.training.TrainConfig knobs (defaults there; see its docstring)
+    # crrn.network_training.TrainConfig knobs (defaults there; see its docstring)
     lr: float = 1e-3
     patience: int = 10
     min_delta: float = 0.005
@@ -69,7 +69,7 @@ class TrainOptions:
     anomaly_mu: tuple[float, float] = (2.0, 8.0)
     anomaly_volume_only_prob: float = 0.5
     anomaly_height_only_prob: float = 0.15
-    structured_prob: float = 0.6  # crrn.training.TrainConfig.structured_prob (docs/experiments.md, Exp. 2)
+    structured_prob: float = 0.6  # network_training.TrainConfig.structured_prob (docs/experiments.md, Exp. 2)
     structured_mu: tuple[float, float] = (2.0, 6.0)
     noise_fraction: float = 0.1
     keep_prob: float = 0.9
@@ -105,8 +105,8 @@ class TrainOptions:
         self.train_config()  # validates the TrainConfig knobs, naming the bad one
 
     def train_config(self, **overrides: Any) -> Any:
-        """The crrn.training.TrainConfig of these options (`overrides`: batch size, budget, device)."""
-        from crrn.training import TrainConfig
+        """The network_training.TrainConfig of these options (`overrides`: batch size, budget, device)."""
+        from crrn.network_training import TrainConfig
 
         fields = {
             "epochs": self.epochs,
@@ -254,8 +254,8 @@ def train_bundle(
     """Train and calibrate a model on normal boards; see the module docstring."""
     import torch
 
+    from crrn.network_training import fit
     from crrn.nn import CRRN, CRRNConfig
-    from crrn.training import fit
 
     say = progress or log.info
     started = time.monotonic()

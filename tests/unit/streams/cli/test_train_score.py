@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from crrn.bundle import ModelBundle
 from crrn.data.files import write_boards
+from crrn.model_file import ModelBundle
 from crrn.sim.fleet import FleetSpec, simulate_fleet
 from streams.cli.main import build_parser
 
