@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -32,23 +31,37 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, eq=False)
 class BoardScores:
-    """Scores of one board, pad arrays (P,) in the board's own pad order."""
+    """Scores of one board, pad arrays (P,) in the board's own pad order.
 
-    event_id: str
-    board_id: str
-    printer_id: str
-    print_index: int
-    recipe_id: str
-    inspected_at: datetime
-    pad_id: np.ndarray  # (P,) str
+    The board itself is carried (not copies of its fields): its identity (event, printer, print index...)
+    and pad arrays travel unchanged from the validator through scoring to the stored rows and messages."""
+
+    board: BoardInspection
     score: np.ndarray  # (P,) float32, signed, normalized volume units
     alarm: np.ndarray  # (P,) int8: +1 excessive, -1 insufficient, 0 none
-    volume_pct: np.ndarray  # (P,) float64
-    x_mm: np.ndarray  # (P,) float64
-    y_mm: np.ndarray  # (P,) float64
     model_version: str
     method: str
     thresholds: Thresholds
+
+    @property
+    def event_id(self) -> str:
+        return self.board.event_id
+
+    @property
+    def printer_id(self) -> str:
+        return self.board.printer_id
+
+    @property
+    def print_index(self) -> int:
+        return self.board.print_index
+
+    @property
+    def recipe_id(self) -> str:
+        return self.board.recipe_id
+
+    @property
+    def pad_id(self) -> np.ndarray:  # (P,) str
+        return self.board.pads.pad_id
 
     @property
     def n_alarms(self) -> int:
@@ -168,20 +181,10 @@ class Scorer:
         order = recipe.layout.for_board(board)
         score = np.empty(canonical.shape[0], dtype=np.float32)
         score[order] = canonical  # canonical pad i is the board's pad order[i]
-        p = board.pads
         return BoardScores(
-            event_id=board.event_id,
-            board_id=board.board_id,
-            printer_id=board.printer_id,
-            print_index=board.print_index,
-            recipe_id=board.recipe_id,
-            inspected_at=board.inspected_at,
-            pad_id=p.pad_id,
+            board=board,
             score=score,
             alarm=alarms(score, self.thresholds),
-            volume_pct=p.volume_pct,
-            x_mm=p.x_mm,
-            y_mm=p.y_mm,
             model_version=self.model_version,
             method=self.method,
             thresholds=self.thresholds,

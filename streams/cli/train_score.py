@@ -284,7 +284,7 @@ def _score_table(batch: list[BoardScores]) -> Any:
     return pa.Table.from_pydict(
         {
             "event_id": np.repeat([s.event_id for s in batch], sizes),
-            "board_id": np.repeat([s.board_id for s in batch], sizes),
+            "board_id": np.repeat([s.board.board_id for s in batch], sizes),
             "printer_id": np.repeat([s.printer_id for s in batch], sizes),
             "print_index": np.repeat(np.array([s.print_index for s in batch], dtype=np.int64), sizes),
             "pad_id": np.concatenate([s.pad_id for s in batch]).astype(str),

@@ -80,9 +80,9 @@ def scored_result(board: BoardInspection, scores: BoardScores, source: SourceRef
     aid = alarm_id(board.event_id, version)
     pad_ids = scores.pad_id[hit].tolist()
     score_hit = scores.score[hit].astype(float).tolist()
-    vol_hit = scores.volume_pct[hit].astype(float).tolist()
-    x_hit = scores.x_mm[hit].astype(float).tolist()
-    y_hit = scores.y_mm[hit].astype(float).tolist()
+    vol_hit = board.pads.volume_pct[hit].astype(float).tolist()
+    x_hit = board.pads.x_mm[hit].astype(float).tolist()
+    y_hit = board.pads.y_mm[hit].astype(float).tolist()
     rows = [
         PadAlarmRow(
             alarm_id=aid,

@@ -15,6 +15,7 @@ from crrn.layout import PadGrid
 from crrn.scoring import BoardScores
 from crrn.thresholds import Thresholds
 from schemas.messages import defect_event_key
+from tests.unit.crrn.diagnosis.scores import hand_scores
 
 TH = Thresholds(1.0, -1.0)
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
@@ -39,13 +40,7 @@ def make_policy(window: int = 3, **hyst: int) -> tuple[DefectPolicy, PadGrid]:
 
 
 def board(layout: PadGrid, index: int, value: float, printer: str = "P1") -> BoardScores:
-    n = layout.n_pads
-    return BoardScores(
-        event_id=f"{printer}-e{index}", board_id=f"b{index}", printer_id=printer, print_index=index,
-        recipe_id="R1", inspected_at=NOW, pad_id=layout.pad_id[::-1].copy(),
-        score=np.full(n, value, np.float32), alarm=np.zeros(n, np.int8), volume_pct=np.zeros(n),
-        x_mm=np.zeros(n), y_mm=np.zeros(n), model_version="v1", method="crrn", thresholds=TH,
-    )  # fmt: skip
+    return hand_scores(layout.pad_id[::-1].copy(), index, np.full(layout.n_pads, value), TH, printer)
 
 
 def test_raise_then_clear_with_hand_worked_windows() -> None:

@@ -17,6 +17,7 @@ from crrn.layout import PadGrid
 from crrn.scoring import BoardScores
 from crrn.thresholds import Thresholds
 from schemas.messages import DefectEvent
+from tests.unit.crrn.diagnosis.scores import hand_scores
 
 TH = Thresholds(1.0, -1.0)
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
@@ -47,14 +48,7 @@ def make_policy(version: str = "v1", window: int = 3) -> DefectPolicy:
 
 
 def board(index: int, values: np.ndarray, printer: str = "P1", recipe: str = "R1") -> BoardScores:
-    grid = layout()
-    n = grid.n_pads
-    return BoardScores(
-        event_id=f"{printer}-e{index}", board_id=f"b{index}", printer_id=printer, print_index=index,
-        recipe_id=recipe, inspected_at=NOW, pad_id=grid.pad_id.copy(), score=values.astype(np.float32),
-        alarm=np.zeros(n, np.int8), volume_pct=np.zeros(n), x_mm=np.zeros(n), y_mm=np.zeros(n),
-        model_version="v1", method="crrn", thresholds=TH,
-    )  # fmt: skip
+    return hand_scores(layout().pad_id.copy(), index, values, TH, printer, recipe)
 
 
 def stream(printer: str = "P1") -> list[BoardScores]:

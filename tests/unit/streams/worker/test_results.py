@@ -31,18 +31,9 @@ def board() -> BoardInspection:
 
 def scores(b: BoardInspection) -> BoardScores:
     return BoardScores(
-        event_id=b.event_id,
-        board_id=b.board_id,
-        printer_id=b.printer_id,
-        print_index=b.print_index,
-        recipe_id=b.recipe_id,
-        inspected_at=b.inspected_at,
-        pad_id=b.pads.pad_id,
+        board=b,
         score=np.array([3.0, 0.5, -4.0], dtype=np.float32),
         alarm=np.array([1, 0, -1], dtype=np.int8),
-        volume_pct=b.pads.volume_pct,
-        x_mm=b.pads.x_mm,
-        y_mm=b.pads.y_mm,
         model_version="m1",
         method="crrn",
         thresholds=Thresholds(2.0, -2.5),
