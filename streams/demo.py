@@ -43,7 +43,6 @@ def _say(text_: str) -> None:
 def _ensure_model(engine: Engine, o: DemoOptions) -> str:
     """Train (or reuse) the demo model, register and promote it; returns its version."""
     from crrn.sim.fleet import FleetSpec, simulate_fleet
-    from streams.cli.registry import register_file
     from streams.db import registry
 
     path = state_dir() / "models" / f"demo-p{o.printers}-pads{o.pads}.pt"
@@ -63,7 +62,7 @@ def _ensure_model(engine: Engine, o: DemoOptions) -> str:
     else:
         _say(f"reusing the cached model {path}")
     _ensure_classifier(path)
-    record = register_file(engine, path)
+    record = registry.register_file(engine, path)
     registry.promote(engine, record.version)
     _say(f"model {record.version} registered and promoted")
     return record.version

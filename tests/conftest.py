@@ -234,7 +234,7 @@ def _fresh_database(base: DatabaseUrls, migrate: bool) -> Iterator[DatabaseUrls]
 
 def _role_urls(base: DatabaseUrls, name: str) -> DatabaseUrls:
     """URLs of database `name` for the three roles; roles without a URL get one with a fresh password."""
-    from streams.db.engine import with_database, with_user
+    from tests.db_urls import with_database, with_user
 
     admin = with_database(base.admin, name)
     writer = with_database(base.writer, name)

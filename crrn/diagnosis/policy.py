@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import base64
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -265,14 +265,3 @@ class DefectPolicy:
             model_version=self.model_version,
             emitted_at=self.clock(),
         )
-
-
-def defect_events_for_scores(scores: Iterable[BoardScores], policy: DefectPolicy) -> list[DefectEvent]:
-    """Offline: every printer's boards in print_index order through `policy` (for `spi-crrn score`)."""
-    by_printer: dict[str, list[BoardScores]] = {}
-    for s in scores:
-        by_printer.setdefault(s.printer_id, []).append(s)
-    events: list[DefectEvent] = []
-    for printer_id in sorted(by_printer):
-        events.extend(policy(sorted(by_printer[printer_id], key=lambda s: s.print_index)))
-    return events

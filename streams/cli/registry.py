@@ -28,22 +28,6 @@ def _engine() -> Any:
     return make_engine(Settings.from_env().database_url)
 
 
-def register_file(engine: Any, path: Path) -> Any:
-    """Load the bundle (safe load), then record it; returns the ModelRecord."""
-    from crrn.model_file import ModelBundle
-    from streams.db import registry
-
-    bundle = ModelBundle.load(path)
-    return registry.register(
-        engine,
-        bundle.version,
-        path,
-        kind=str(bundle.config.get("variant", "crrn")),
-        config={**bundle.config, "window_length": bundle.window_length, "window_hop": bundle.window_hop},
-        metrics=bundle.metrics,
-    )
-
-
 def cmd_list(args: argparse.Namespace) -> int:
     from streams.db import registry
 
@@ -64,7 +48,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
     engine = _engine()
     try:
-        record = register_file(engine, args.path)
+        record = registry.register_file(engine, args.path)
         if args.promote:
             record = registry.promote(engine, record.version)
     except (BundleError, registry.ModelFileChangedError) as exc:

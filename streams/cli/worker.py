@@ -41,8 +41,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams.db.engine import make_engine
     from streams.db.writer import ResultWriter
     from streams.kafka.admin import ensure_topics
+    from streams.model_source import ModelSource, NoModelError
     from streams.settings import Settings
-    from streams.worker.model_source import ModelSource, NoModelError
 
     if args.threads:
         import torch

@@ -1,34 +1,21 @@
-"""Stream checkpoints in PostgreSQL (table stream_checkpoints): the window state of each input partition.
+"""Stream checkpoints in PostgreSQL (table stream_checkpoints): the checkpoint store of the pipeline core.
 
-A checkpoint says: below input offset `position` every record's effects are durable, and at that position
-the printers' windowers had these states, whose buffers hold the boards at these Kafka offsets. Saving is
+One row per (consumer group, topic, partition) holds a `streams.pipeline.checkpoint.Checkpoint`. Saving is
 monotonic (a row only moves forward), so a worker that lost the partition cannot move it back.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Engine, text
 
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """`printers[p] = {"state": PrinterWindower.to_state(), "offsets": {event_id: kafka_offset}}`."""
-
-    position: int
-    printers: dict[str, dict[str, Any]]
-
-    @property
-    def needed_offset(self) -> int:
-        """The lowest offset a restore must re-read: the oldest buffered board, or `position`."""
-        offsets = [o for p in self.printers.values() for o in p["offsets"].values()]
-        return min([self.position, *offsets])
+from streams.pipeline.checkpoint import Checkpoint
 
 
 class CheckpointStore:
+    """`streams.pipeline.ports.CheckpointStore` on PostgreSQL (blocking: call it off the event loop)."""
+
     def __init__(self, engine: Engine, consumer_group: str) -> None:
         self.engine = engine
         self.consumer_group = consumer_group

@@ -26,26 +26,9 @@ def libpq_url(url: str) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def with_database(url: str, database: str) -> str:
-    """The same server and credentials, another database (keeps the URL's driver)."""
-    return _parse(url).set(database=database).render_as_string(hide_password=False)
-
-
-def with_user(url: str, user: str, password: str | None = None) -> str:
-    """The same server and database, another role (password dropped unless given)."""
-    return _parse(url)._replace(username=user, password=password).render_as_string(hide_password=False)
-
-
 def redact(url: str) -> str:
     """The URL with its password replaced by `***`, safe to print."""
     return _parse(url).render_as_string(hide_password=True)
-
-
-def database_name(url: str) -> str:
-    name = _parse(url).database
-    if not name:
-        raise ValueError(f"database URL {redact(url)!r} names no database: append /DBNAME")
-    return name
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -157,3 +157,18 @@ def active(engine: Engine) -> ModelRecord | None:
             )
         ).first()
     return None if row is None else _record(row)
+
+
+def register_file(engine: Engine, path: Path) -> ModelRecord:
+    """Load the model file (safe load: no code runs), then record it (`register`); returns its record."""
+    from crrn.model_file import ModelBundle
+
+    bundle = ModelBundle.load(path)
+    return register(
+        engine,
+        bundle.version,
+        path,
+        kind=str(bundle.config.get("variant", "crrn")),
+        config={**bundle.config, "window_length": bundle.window_length, "window_hop": bundle.window_hop},
+        metrics=bundle.metrics,
+    )

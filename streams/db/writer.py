@@ -1,5 +1,10 @@
 """Bulk, idempotent writes of the pipeline's results to PostgreSQL (one transaction per batch).
 
+The pipeline core's `ResultStore` port on PostgreSQL. A `ResultBatch` (streams/pipeline/results.py) holds
+the boards themselves, their scores and the alarm and defect messages; this module alone turns them into
+rows (`board_params`, `anomaly_map_params`, `pad_alarm_params`, `defect_params`: pure functions, tested in
+tests/unit/streams/db/test_writer_params.py).
+
 Every insert is `ON CONFLICT DO NOTHING` on the table's natural key (event_id, (event_id, pad_id),
 event_key), so a replayed batch after a crash or a rebalance changes nothing: each board ends in
 `board_inspections` exactly once, with its anomaly map and pad alarms. Rows are sent with executemany
@@ -13,100 +18,14 @@ higher `last_print_index`), so a stale worker cannot move it back; `diagnosis_st
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, text
 
-
-@dataclass(frozen=True)
-class BoardRow:
-    """One row of board_inspections (the board summary)."""
-
-    event_id: str
-    printer_id: str
-    line_id: str
-    inspector_id: str
-    recipe_id: str
-    board_id: str
-    print_index: int
-    inspected_at: datetime
-    squeegee_direction: str | None
-    n_pads: int
-    status: str  # scored | late | duplicate | unscored
-    model_version: str | None
-    n_excessive: int
-    n_insufficient: int
-    max_abs_score: float | None
-    source_topic: str
-    source_partition: int
-    source_offset: int
-
-
-@dataclass(frozen=True)
-class AnomalyMapRow:
-    event_id: str
-    model_version: str
-    scores: list[float]  # (P,) in the board's pad order
-    pad_ids: list[str]  # (P,)
-
-
-@dataclass(frozen=True)
-class PadAlarmRow:
-    alarm_id: str
-    event_id: str
-    pad_id: str
-    printer_id: str
-    board_id: str
-    inspected_at: datetime
-    kind: str  # excessive | insufficient
-    score: float
-    threshold: float
-    measured_volume_pct: float | None
-    x_mm: float | None
-    y_mm: float | None
-    model_version: str
-
-
-@dataclass(frozen=True)
-class DefectRow:
-    event_key: str
-    printer_id: str
-    defect: str
-    state: str
-    probability: float | None
-    first_event_id: str
-    last_event_id: str
-    first_print_index: int
-    last_print_index: int
-    model_version: str
-
-
-@dataclass(frozen=True)
-class DiagnosisStateRow:
-    """One row of diagnosis_state: a printer's `DefectPolicy.export_state()` after `last_print_index`."""
-
-    printer_id: str
-    model_version: str
-    last_print_index: int
-    state: dict[str, Any]
-
-
-@dataclass
-class ResultBatch:
-    """Everything one inference batch stores; written in one transaction."""
-
-    boards: list[BoardRow] = field(default_factory=list)
-    anomaly_maps: list[AnomalyMapRow] = field(default_factory=list)
-    pad_alarms: list[PadAlarmRow] = field(default_factory=list)
-    defects: list[DefectRow] = field(default_factory=list)
-    diagnosis_states: list[DiagnosisStateRow] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.boards) + len(self.defects) + len(self.diagnosis_states)
-
+from schemas.messages import DefectEvent, PadAlarm
+from streams.pipeline.results import BoardRecord, DiagnosisStateRow, ResultBatch
 
 _PRINTERS = text(
     "INSERT INTO printers (printer_id, line_id) VALUES (:printer_id, :line_id) "
@@ -136,7 +55,6 @@ _DEFECTS = text(
     ":defect, :state, :probability, :first_event_id, :last_event_id, :first_print_index, :last_print_index, "
     ":model_version) ON CONFLICT (event_key) DO NOTHING"
 )
-
 _STATES = text(
     "INSERT INTO diagnosis_state (printer_id, model_version, last_print_index, state) VALUES (:printer_id, "
     ":model_version, :last_print_index, CAST(:state AS jsonb)) ON CONFLICT (printer_id) DO UPDATE "
@@ -146,8 +64,88 @@ _STATES = text(
 )
 
 
-def _dicts(rows: Iterable[Any]) -> list[dict[str, Any]]:
-    return [dict(r.__dict__) for r in rows]
+# ---------------------------------------------------------------------- rows (pure)
+def board_params(record: BoardRecord) -> dict[str, Any]:
+    """The board_inspections row: the board's identity, where it came from, its status and score summary."""
+    b, s, src = record.board, record.scores, record.source
+    n_exc = n_ins = 0
+    max_abs: float | None = None
+    if s is not None:
+        n_exc = int(np.count_nonzero(s.alarm > 0))
+        n_ins = int(np.count_nonzero(s.alarm < 0))
+        max_abs = float(np.max(np.abs(s.score))) if s.score.size else 0.0
+    return {
+        "event_id": b.event_id,
+        "printer_id": b.printer_id,
+        "line_id": b.line_id,
+        "inspector_id": b.inspector_id,
+        "recipe_id": b.recipe_id,
+        "board_id": b.board_id,
+        "print_index": b.print_index,
+        "inspected_at": b.inspected_at,
+        "squeegee_direction": b.squeegee_direction,
+        "n_pads": b.n_pads,
+        "status": record.status,
+        "model_version": None if s is None else s.model_version,
+        "n_excessive": n_exc,
+        "n_insufficient": n_ins,
+        "max_abs_score": max_abs,
+        "source_topic": src.topic,
+        "source_partition": src.partition,
+        "source_offset": src.offset,
+    }
+
+
+def anomaly_map_params(record: BoardRecord) -> dict[str, Any] | None:
+    """The anomaly_maps row of a scored board (pads in the board's own order); None when not scored."""
+    s = record.scores
+    if s is None:
+        return None
+    return {
+        "event_id": record.board.event_id,
+        "model_version": s.model_version,
+        "scores": s.score.astype(float).tolist(),
+        "pad_ids": s.pad_id.tolist(),
+    }
+
+
+def pad_alarm_params(alarm: PadAlarm) -> list[dict[str, Any]]:
+    """One pad_alarms row per alarmed pad of the message, with the limit of its side."""
+    th = alarm.thresholds
+    return [
+        {
+            "alarm_id": alarm.alarm_id,
+            "event_id": alarm.event_id,
+            "pad_id": p.pad_id,
+            "printer_id": alarm.printer_id,
+            "board_id": alarm.board_id,
+            "inspected_at": alarm.inspected_at,
+            "kind": p.kind,
+            "score": p.score,
+            "threshold": th.excessive if p.kind == "excessive" else th.insufficient,
+            "measured_volume_pct": p.volume_pct,
+            "x_mm": p.x_mm,
+            "y_mm": p.y_mm,
+            "model_version": alarm.model_version,
+        }
+        for p in alarm.pads
+    ]
+
+
+def defect_params(event: DefectEvent) -> dict[str, Any]:
+    """The defect_classifications row of a raised or cleared defect."""
+    return {
+        "event_key": event.event_key,
+        "printer_id": event.printer_id,
+        "defect": event.defect,
+        "state": event.state,
+        "probability": event.probability,
+        "first_event_id": event.first_event_id,
+        "last_event_id": event.last_event_id,
+        "first_print_index": event.first_print_index,
+        "last_print_index": event.last_print_index,
+        "model_version": event.model_version,
+    }
 
 
 class ResultWriter:
@@ -194,18 +192,20 @@ class ResultWriter:
         diagnosis state, which a state at a higher `last_print_index` replaces."""
         if not len(batch):
             return
-        printers = {(b.printer_id, b.line_id) for b in batch.boards}
+        printers = {(r.board.printer_id, r.board.line_id) for r in batch.boards}
+        maps = [m for m in map(anomaly_map_params, batch.boards) if m is not None]
+        alarms = [row for a in batch.alarms for row in pad_alarm_params(a)]
         with self.engine.begin() as conn:
             if printers:
                 conn.execute(_PRINTERS, [{"printer_id": p, "line_id": line} for p, line in sorted(printers)])
             if batch.boards:
-                conn.execute(_BOARDS, _dicts(batch.boards))
-            if batch.anomaly_maps:
-                conn.execute(_MAPS, _dicts(batch.anomaly_maps))
-            if batch.pad_alarms:
-                conn.execute(_ALARMS, _dicts(batch.pad_alarms))
+                conn.execute(_BOARDS, [board_params(r) for r in batch.boards])
+            if maps:
+                conn.execute(_MAPS, maps)
+            if alarms:
+                conn.execute(_ALARMS, alarms)
             if batch.defects:
-                conn.execute(_DEFECTS, _dicts(batch.defects))
+                conn.execute(_DEFECTS, [defect_params(e) for e in batch.defects])
             if batch.diagnosis_states:
                 conn.execute(
                     _STATES,

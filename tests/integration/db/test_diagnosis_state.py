@@ -7,14 +7,19 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import IntegrityError
 
+from schemas.inspection import BoardInspection, PadArrays
 from streams.db.engine import make_engine
-from streams.db.writer import BoardRow, DiagnosisStateRow, ResultBatch, ResultWriter
+from streams.db.writer import ResultWriter
+from streams.pipeline.records import SourceRef
+from streams.pipeline.results import BoardRecord, DiagnosisStateRow, ResultBatch
 
 pytestmark = pytest.mark.integration
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -29,14 +34,17 @@ def state(printer: str, index: int, tag: str = "") -> DiagnosisStateRow:
     return DiagnosisStateRow(printer, "v1", index, body)
 
 
-def board(printer: str, index: int) -> BoardRow:
-    return BoardRow(
-        event_id=f"{printer}-e{index}", printer_id=printer, line_id="L1", inspector_id="SPI-1",
-        recipe_id="R1", board_id=f"b{index}", print_index=index,
-        inspected_at=datetime(2026, 1, 1, tzinfo=UTC), squeegee_direction=None, n_pads=2,
-        status="scored", model_version="v1", n_excessive=0, n_insufficient=0, max_abs_score=0.0,
-        source_topic="in", source_partition=0, source_offset=index,
+def board(printer: str, index: int) -> BoardRecord:
+    """An unscored 2-pad board (the rows of interest here are the boards and the states)."""
+    two, ones = np.zeros(2), np.ones(2)
+    pads = PadArrays(
+        pad_id=np.array(["a", "b"]), x_mm=two, y_mm=ones, size_x_mm=ones, size_y_mm=ones,
+        shape=np.array(["A", "A"]), volume_pct=ones * 100, height_um=ones * 120, area_pct=ones * 100,
     )  # fmt: skip
+    inspection = BoardInspection(
+        f"{printer}-e{index}", "L1", printer, "SPI-1", "R1", f"b{index}", index, T0, pads
+    )
+    return BoardRecord(inspection, SourceRef("in", 0, index), "unscored")
 
 
 def count_statements(engine: Engine) -> list[str]:

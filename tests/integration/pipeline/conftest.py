@@ -115,13 +115,21 @@ def write_excess_classifier(model_path: Path) -> Path:
 def offline_defect_events(boards: list[BoardInspection], model: Path) -> list[tuple[str, str, str, int, int]]:
     """(event_key, printer_id, state, first_print_index, last_print_index) of the defect events that
     offline scoring and one uninterrupted policy give, ordered by printer and last board."""
-    from crrn.diagnosis.policy import DefectPolicy, defect_events_for_scores
+    from crrn.diagnosis.policy import DefectPolicy
     from crrn.model_file import ModelBundle
-    from crrn.scoring import Scorer, score_boards
+    from crrn.scoring import BoardScores, Scorer, score_boards
 
     bundle = ModelBundle.load(model)
     scores = score_boards(boards, Scorer(bundle, device="cpu"), bundle.window_length, bundle.window_hop)
-    events = defect_events_for_scores(scores, DefectPolicy.from_model(model, bundle))
+    policy = DefectPolicy.from_model(model, bundle)
+    by_printer: dict[str, list[BoardScores]] = {}
+    for s in scores:
+        by_printer.setdefault(s.printer_id, []).append(s)
+    events = [
+        e
+        for printer in sorted(by_printer)
+        for e in policy(sorted(by_printer[printer], key=lambda s: s.print_index))
+    ]
     return sorted(
         ((e.event_key, e.printer_id, e.state, e.first_print_index, e.last_print_index) for e in events),
         key=lambda e: (e[1], e[4]),

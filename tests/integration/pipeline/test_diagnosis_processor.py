@@ -19,9 +19,9 @@ from crrn.windowing import PrinterWindower
 from schemas.inspection import BoardInspection
 from streams.db.engine import make_engine
 from streams.db.writer import ResultWriter
-from streams.worker.jobs import BoardJob
-from streams.worker.processor import BatchProcessor, OutputTopics
-from streams.worker.results import SourceRef
+from streams.pipeline.jobs import BoardJob
+from streams.pipeline.processor import BatchProcessor, OutputTopics
+from streams.pipeline.records import SourceRef
 from tests.integration.pipeline.conftest import (
     fleet,
     offline_defect_events,

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from crrn.model_file import ModelBundle
-from streams.cli.registry import register_file
 from streams.db import registry
 from streams.db.engine import make_engine
-from streams.worker.model_source import ModelSource, NoModelError
+from streams.db.registry import register_file
+from streams.model_source import ModelSource, NoModelError
 
 pytestmark = pytest.mark.integration
 

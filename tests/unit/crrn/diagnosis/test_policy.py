@@ -10,7 +10,7 @@ import torch
 
 from crrn.diagnosis.classifier import ClassifierConfig, DefectClassifier, StoredClassifier
 from crrn.diagnosis.hysteresis import HysteresisConfig
-from crrn.diagnosis.policy import DefectPolicy, defect_events_for_scores
+from crrn.diagnosis.policy import DefectPolicy
 from crrn.layout import PadGrid
 from crrn.scoring import BoardScores
 from crrn.thresholds import Thresholds
@@ -68,18 +68,6 @@ def test_state_carries_across_calls_and_printers_are_independent() -> None:
     (e,) = policy([board(layout, 2, 3.0)])
     assert (e.state, e.first_print_index, e.last_print_index) == ("raised", 1, 2)
     assert policy([board(layout, 1, 3.0, printer="P2")]) == []  # P2 has its own window
-
-
-def test_offline_helper_sorts_by_print_index_and_groups_printers() -> None:
-    policy, layout = make_policy(window=2, raise_after=1)
-    boards = [
-        board(layout, 2, 3.0, "P2"),
-        board(layout, 2, 3.0),
-        board(layout, 1, 3.0),
-        board(layout, 1, 3.0, "P2"),
-    ]
-    events = defect_events_for_scores(boards, policy)
-    assert [(e.printer_id, e.first_print_index) for e in events] == [("P1", 1), ("P2", 1)]
 
 
 def test_mixed_printers_and_baseline_scores_are_rejected() -> None:

@@ -5,8 +5,8 @@ when the board just waits in the buffer; such a record is durable at once, since
 state carries it). After every push the printer's windower state
 (`PrinterWindower.to_state()`: ids and indexes only) and the Kafka offsets of its buffered boards are
 snapshotted; `checkpoint()` folds the snapshots below the durable frontier into the state *at the
-frontier*, which the worker stores in PostgreSQL before it commits the Kafka offset of the oldest board
-that state still needs. The boards themselves stay in the Kafka log.
+frontier*, which the core (streams/pipeline/core.py) stores before it commits the Kafka offset of the
+oldest board that state still needs. The boards themselves stay in the Kafka log.
 
 Restore: a `PartitionWindows` built from a checkpoint re-reads the partition from that oldest needed
 offset; records below the checkpoint's position are done (`restoring(offset)` is True): only the buffered
@@ -22,10 +22,11 @@ from typing import Any
 
 from crrn.windowing import PrinterWindower, PushResult
 from schemas.inspection import BoardInspection
-from streams.db.checkpoints import Checkpoint
-from streams.worker.jobs import BoardJob, StoredBoard
-from streams.worker.ledger import PartitionLedger
-from streams.worker.results import SourceRef
+from streams.pipeline.checkpoint import Checkpoint
+from streams.pipeline.jobs import BoardJob
+from streams.pipeline.ledger import PartitionLedger
+from streams.pipeline.records import SourceRef
+from streams.pipeline.results import BoardRecord
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +124,11 @@ class PartitionWindows:
         window_sources: tuple[SourceRef, ...] = ()
         if result.window is not None:
             window_sources = tuple(sources[b.event_id] for b in result.window.new_boards)
-        unscored = [StoredBoard(b, sources[b.event_id], "unscored") for b in result.unscored]
+        unscored = [BoardRecord(b, sources[b.event_id], "unscored") for b in result.unscored]
         if result.status == "late" or (result.status == "duplicate" and not seen_id):
             # A new event id that will never be scored: stored with its status. A repeated event id is
             # not stored again: its first delivery is (or will be) the row of that id.
-            unscored.append(StoredBoard(board, source, result.status))
+            unscored.append(BoardRecord(board, source, "late" if result.status == "late" else "duplicate"))
         state = windower.to_state()
         kept = {eid: sources[eid] for eid, _ in state["buffer"] if eid in sources}
         self._sources[printer] = kept

@@ -1,4 +1,5 @@
-"""Which model the worker scores with: a file given on the command line, or the registry's active version.
+"""Which model the worker scores with (the pipeline core's `Models` port): a file given on the command
+line, or the registry's active version.
 
 `ModelSource.refresh()` (called periodically from the inference thread) polls `model_versions` and swaps in
 a newly promoted version without restarting: the next batch is scored with it. A model whose window
@@ -17,7 +18,7 @@ from pathlib import Path
 from crrn.model_file import ModelBundle
 from crrn.scoring import Scorer
 from streams.db.registry import ModelRecord
-from streams.worker.jobs import DefectPolicy
+from streams.pipeline.jobs import DefectPolicy
 
 log = logging.getLogger(__name__)
 

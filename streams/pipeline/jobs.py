@@ -8,9 +8,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from crrn.scoring import BoardScores
 from crrn.windowing import Window
-from schemas.inspection import BoardInspection
 from schemas.messages import DefectEvent
-from streams.worker.results import SourceRef
+from streams.pipeline.records import SourceRef
+from streams.pipeline.results import BoardRecord
 
 # The diagnosis hook: one printer's newly scored boards (print_index order) -> defect state changes
 # (crrn.diagnosis.policy.DefectPolicy instances are such callables).
@@ -30,15 +30,6 @@ class StatefulDefectPolicy(Protocol):
 
 
 @dataclass(frozen=True, eq=False)
-class StoredBoard:
-    """A board that this job stores without scores, with its status (late, duplicate, unscored)."""
-
-    board: BoardInspection
-    source: SourceRef
-    status: str
-
-
-@dataclass(frozen=True, eq=False)
 class BoardJob:
     """What one pushed record asks for: score `window` (its `new_boards` come from `window_sources`, same
     order) and/or store `unscored` boards. The record at `record_offset` stays pending until the job is
@@ -50,7 +41,7 @@ class BoardJob:
     record_offset: int  # the record whose push made this job
     window: Window | None
     window_sources: tuple[SourceRef, ...]
-    unscored: tuple[StoredBoard, ...] = ()
+    unscored: tuple[BoardRecord, ...] = ()  # stored without scores: late, duplicate, unscored
 
     def __post_init__(self) -> None:
         n_new = 0 if self.window is None else self.window.n_new

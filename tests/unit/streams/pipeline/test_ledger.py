@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.worker.ledger import PartitionLedger
+from streams.pipeline.ledger import PartitionLedger
 
 
 def test_nothing_read_has_no_frontier() -> None:

@@ -34,7 +34,7 @@ class BatchExecutor(Generic[Item]):
         *,
         max_batch: int = 32,
         max_in_flight: int = 256,
-        tick: Callable[[], None] | None = None,
+        tick: Callable[[], object] | None = None,
         tick_interval_s: float = 5.0,
         name: str = "spi-crrn-inference",
     ) -> None:

@@ -1,17 +1,20 @@
-"""The inference thread's work on one batch of jobs: skip what PostgreSQL holds, score, diagnose, publish,
-store.
+"""The inference thread's work on one batch of jobs: skip what is stored, score, diagnose, publish, store.
+
+Pure core: the result store, the publisher and the model come in through the ports of
+`streams/pipeline/ports.py` (PostgreSQL, Kafka and the model file in production; in-memory fakes in
+tests/unit/streams/pipeline/test_processor.py).
 
 Order per batch (what makes the guarantees):
 1. drop jobs of partitions this worker no longer owns (their offsets are not committed; the new owner
    redoes them);
-2. ask PostgreSQL which boards are stored already (replay after a crash or a rebalance) and drop them:
+2. ask the store which boards it holds already (replay after a crash or a rebalance) and drop them:
    they are neither scored, nor published, nor written again;
 3. score the remaining windows in one `Scorer.score_windows` call (batched across printers);
 4. diagnose: read the defect policy's stored state of every printer with new scores (one query), import
    it into the policy (never trusting memory, which may be stale after a partition moved), feed the new
    scores in print order and export the state after them;
 5. publish alarm and defect messages and wait for the broker's acknowledgement;
-6. write all rows in one transaction (ON CONFLICT DO NOTHING), with the policy states (only moving
+6. write the batch in one transaction (idempotent on event id), with the policy states (only moving
    forward).
 Only then does the loop mark the jobs' offsets durable. A crash between 5 and 6 republishes the same
 alarms (same alarm_id) and defect events (same event_key: the stored policy state is still the one from
@@ -28,17 +31,12 @@ from dataclasses import dataclass
 
 from crrn.scoring import BoardScores
 from crrn.windowing import Window
-from schemas.inspection import BoardInspection
 from schemas.messages import DefectEvent
-from streams.db.writer import DiagnosisStateRow, ResultBatch, ResultWriter
-from streams.worker.jobs import BoardJob, DefectPolicy, StatefulDefectPolicy
-from streams.worker.model_source import ModelSource
-from streams.worker.results import SourceRef, board_row, defect_row, scored_result
+from streams.pipeline.jobs import BoardJob, DefectPolicy, StatefulDefectPolicy
+from streams.pipeline.ports import Models, Publish, ResultStore
+from streams.pipeline.results import BoardRecord, DiagnosisStateRow, ResultBatch, alarm_message
 
 log = logging.getLogger(__name__)
-
-# (topic, key, value) records, published and acknowledged before returning.
-Publish = Callable[[list[tuple[str, bytes, bytes]]], None]
 
 
 @dataclass(frozen=True)
@@ -52,16 +50,16 @@ class BatchProcessor:
 
     def __init__(
         self,
-        models: ModelSource,
-        writer: ResultWriter,
+        models: Models,
+        store: ResultStore,
         publish: Publish,
         topics: OutputTopics,
         is_current: Callable[[BoardJob], bool],
         defect_policy: DefectPolicy | None = None,
     ) -> None:
-        """`defect_policy` overrides the policy that comes with the model (ModelSource.defect_policy)."""
+        """`defect_policy` overrides the policy that comes with the model (`models.defect_policy`)."""
         self.models = models
-        self.writer = writer
+        self.store = store
         self.publish = publish
         self.topics = topics
         self.is_current = is_current
@@ -106,7 +104,7 @@ class BatchProcessor:
     ) -> list[DefectEvent]:
         """Step 4: each printer's new scores through the policy; its state after them goes into `batch`."""
         stateful = policy if isinstance(policy, StatefulDefectPolicy) else None
-        stored = {} if stateful is None else self.writer.diagnosis_states(sorted(scores_by_printer))
+        stored = {} if stateful is None else self.store.diagnosis_states(sorted(scores_by_printer))
         events: list[DefectEvent] = []
         for printer_id, printer_scores in scores_by_printer.items():
             printer_scores.sort(key=lambda s: s.print_index)
@@ -135,12 +133,9 @@ class BatchProcessor:
         jobs = [j for j in jobs if self.is_current(j)]
         if not jobs:
             return
-        candidates: list[tuple[BoardInspection, SourceRef]] = []
-        for j in jobs:
-            if j.window is not None:
-                candidates.extend(zip(j.window.new_boards, j.window_sources, strict=True))
-            candidates.extend((u.board, u.source) for u in j.unscored)
-        stored = self.writer.stored_event_ids([b.event_id for b, _ in candidates])
+        candidates = [b.event_id for j in jobs if j.window is not None for b in j.window.new_boards]
+        candidates += [u.board.event_id for j in jobs for u in j.unscored]
+        stored = self.store.stored_event_ids(candidates)
         windows = [
             j.window
             for j in jobs
@@ -149,7 +144,6 @@ class BatchProcessor:
         scores = self._score(windows) if windows else {}
 
         batch = ResultBatch()
-        records: list[tuple[str, bytes, bytes]] = []
         new_scores_by_printer: dict[str, list[BoardScores]] = {}
         done: set[str] = set(stored)
         for j in jobs:
@@ -160,32 +154,26 @@ class BatchProcessor:
                     done.add(board.event_id)
                     s = scores.get(board.event_id)
                     if s is None:
-                        batch.boards.append(board_row(board, source, "unscored"))
+                        batch.boards.append(BoardRecord(board, source, "unscored"))
                         continue
-                    result = scored_result(board, s, source)
-                    batch.boards.append(result.board)
-                    assert result.anomaly_map is not None
-                    batch.anomaly_maps.append(result.anomaly_map)
-                    batch.pad_alarms.extend(result.pad_alarms)
-                    if result.alarm_message is not None:
-                        records.append(
-                            (self.topics.alarms, board.printer_id.encode(), result.alarm_message.to_json())
-                        )
+                    batch.boards.append(BoardRecord(board, source, "scored", s))
+                    message = alarm_message(s)
+                    if message is not None:
+                        batch.alarms.append(message)
                     new_scores_by_printer.setdefault(board.printer_id, []).append(s)
             for u in j.unscored:
-                if u.board.event_id in done:
-                    continue
-                done.add(u.board.event_id)
-                batch.boards.append(board_row(u.board, u.source, u.status))
+                if u.board.event_id not in done:
+                    done.add(u.board.event_id)
+                    batch.boards.append(u)
 
         policy = self.defect_policy or self.models.defect_policy
         if policy is not None and new_scores_by_printer:
-            for event in self._diagnose(policy, new_scores_by_printer, batch):
-                batch.defects.append(defect_row(event))
-                records.append((self.topics.defects, event.printer_id.encode(), event.to_json()))
+            batch.defects.extend(self._diagnose(policy, new_scores_by_printer, batch))
 
+        records = [(self.topics.alarms, a.printer_id.encode(), a.to_json()) for a in batch.alarms]
+        records += [(self.topics.defects, e.printer_id.encode(), e.to_json()) for e in batch.defects]
         if records:
             self.publish(records)
-        self.writer.write(batch)
+        self.store.write(batch)
         self.boards_written += len(batch.boards)
         self.boards_skipped += len(stored)

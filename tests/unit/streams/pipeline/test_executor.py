@@ -6,7 +6,7 @@ import asyncio
 import threading
 from collections.abc import Sequence
 
-from streams.worker.executor import BatchExecutor
+from streams.pipeline.executor import BatchExecutor
 
 
 def test_batches_reach_on_done_in_order_and_failures_are_retried() -> None:

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from schemas.inspection import BoardInspection, PadArrays
-from streams.agents.windows import PartitionWindows
-from streams.worker.jobs import BoardJob
-from streams.worker.results import SourceRef
+from streams.pipeline.jobs import BoardJob
+from streams.pipeline.records import SourceRef
+from streams.pipeline.windows import PartitionWindows
 
 T, HOP = 3, 2
 

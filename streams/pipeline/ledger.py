@@ -3,7 +3,7 @@
 A record is pending from the moment it is read until its effects are durable (its board row is in
 PostgreSQL, or its dead letter is acknowledged by the broker). The durable frontier is the lowest pending
 offset (or one past the last record read when nothing is pending): every record below it is done. The
-window state at the frontier is what a checkpoint stores (streams/agents/windows.py).
+window state at the frontier is what a checkpoint stores (streams/pipeline/windows.py).
 
 Pure bookkeeping (no IO, not thread-safe): the event loop owns it; the inference thread reports
 durability back through the loop.

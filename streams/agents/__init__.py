@@ -1,1 +1,0 @@
-"""Faust agents of the worker: ingest (decode, validate, dead-letter) and per-printer windowing."""

@@ -1,0 +1,39 @@
+"""writer.py's row builders on a hand-made 3-pad board: summary, anomaly map and one row per alarmed pad."""
+
+from __future__ import annotations
+
+from schemas.messages import alarm_id
+from streams.db.writer import anomaly_map_params, board_params, pad_alarm_params
+from streams.pipeline.records import SourceRef
+from streams.pipeline.results import BoardRecord, alarm_message
+from tests.unit.streams.hand_board import board, scores
+
+
+def test_scored_board_gives_summary_map_and_alarm_rows() -> None:
+    b = board()
+    record = BoardRecord(b, SourceRef("t", 2, 41), "scored", scores(b))
+    row = board_params(record)
+    assert (row["status"], row["n_excessive"], row["n_insufficient"], row["max_abs_score"]) == (
+        "scored", 1, 1, 4.0,
+    )  # fmt: skip
+    assert (row["source_topic"], row["source_partition"], row["source_offset"], row["model_version"]) == (
+        "t", 2, 41, "m1",
+    )  # fmt: skip
+    assert (row["event_id"], row["board_id"], row["print_index"], row["n_pads"]) == ("e1", "B1", 7, 3)
+    amap = anomaly_map_params(record)
+    assert amap is not None
+    assert (amap["pad_ids"], amap["scores"]) == (["A", "B", "C"], [3.0, 0.5, -4.0])
+    msg = alarm_message(scores(b))
+    assert msg is not None
+    rows = pad_alarm_params(msg)
+    got = {(r["pad_id"], r["kind"], r["threshold"], r["measured_volume_pct"], r["x_mm"]) for r in rows}
+    assert got == {("A", "excessive", 2.0, 150.0, 1.0), ("C", "insufficient", -2.5, 40.0, 3.0)}
+    assert {r["alarm_id"] for r in rows} == {alarm_id("e1", "m1")}
+
+
+def test_unscored_board_names_no_model_and_has_no_map() -> None:
+    record = BoardRecord(board(), SourceRef("t", 0, 0), "late")
+    row = board_params(record)
+    got = (row["status"], row["model_version"], row["max_abs_score"], row["n_excessive"])
+    assert got == ("late", None, None, 0)
+    assert anomaly_map_params(record) is None
