@@ -119,7 +119,7 @@ class PipelineWorker:
             models,
             store,
             self._publish_from_thread,
-            OutputTopics(alarms=settings.topic_alarms, defects=settings.topic_defects),
+            OutputTopics(settings.topic_alarms, settings.topic_defects, settings.topic_dlq),
             self.core.is_current,
             defect_policy,
         )
