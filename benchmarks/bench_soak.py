@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import math
 import os
 import signal
@@ -88,6 +89,7 @@ def main() -> None:
     parser.add_argument("--model", default="", help="model file (default: train a tiny one first)")
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)  # the lag probe joins the group each time
 
     run = uuid.uuid4().hex[:8]
     settings = Settings.from_env().with_(
