@@ -30,6 +30,8 @@ The search always runs and is reported (`details`), so both rules are visible fo
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +40,8 @@ import numpy as np
 
 from crrn.normalization import VOLUME_CHANNEL
 from schemas.messages import Thresholds
+
+log = logging.getLogger(__name__)
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]  # (B, T, C, H, W) normalized windows -> (B, T, H, W) scores
 DEFAULT_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -239,3 +243,158 @@ def calibrate_sets(
             "rule": "best_f1" if false_alarm_rate is None else f"false_alarm_rate={false_alarm_rate:g}",
         },
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Board-level calibration: limits from the distribution of per-board extremes (module docstring, part 2)
+
+DEFAULT_BOARD_FALSE_ALARM_RATE = 0.01
+# Share of the board budget R given to board outliers; the rest goes to process alarms (crrn/evidence.py).
+# Any alarm on a board is the union of the two kinds, so P(any) <= R_outlier + R_process = R.
+OUTLIER_SHARE = 0.5
+# The empirical quantile is used when at least this many held-out boards lie beyond it; with fewer, the
+# tail of the per-board extremes is modelled (generalized Pareto over the top exceedances).
+MIN_TAIL_BOARDS = 10
+# Exceedances of the GPD fit: the top `TAIL_FRACTION` of the boards, at least MIN_EXCEEDANCES of them.
+TAIL_FRACTION = 0.2
+MIN_EXCEEDANCES = 10
+# Below this many boards a tail fit is hopeless: the limit is the largest extreme seen, with a warning.
+MIN_BOARDS = 20
+GPD_SHAPE_BOUNDS = (-0.5, 0.5)  # PWM is reliable there; heavier or shorter tails are clipped
+
+
+def boards_needed(tail_rate: float) -> int:
+    """Held-out boards for an empirical limit at `tail_rate`: MIN_TAIL_BOARDS of them beyond it."""
+    return math.ceil(MIN_TAIL_BOARDS / tail_rate)
+
+
+def split_board_rate(rate: float) -> tuple[float, float]:
+    """Board budget R -> (R_outlier, R_process), `OUTLIER_SHARE` of R to board outliers."""
+    if not 0.0 < rate < 0.5:
+        raise ValueError(f"board_false_alarm_rate={rate}: expected a share of boards in (0, 0.5)")
+    return OUTLIER_SHARE * rate, (1.0 - OUTLIER_SHARE) * rate
+
+
+@dataclass(frozen=True)
+class GPDFit:
+    """Generalized Pareto tail above u = `threshold`:
+    P(X > x) = tail_share * (1 + shape (x - u) / scale)^(-1/shape)."""
+
+    threshold: float  # u
+    scale: float  # sigma > 0
+    shape: float  # xi (0 = exponential tail)
+    tail_share: float  # k / n: share of the sample above u
+
+    def quantile(self, tail_rate: float) -> float:
+        """x with P(X > x) = tail_rate (tail_rate <= tail_share)."""
+        ratio = self.tail_share / tail_rate
+        if abs(self.shape) < 1e-6:
+            return self.threshold + self.scale * math.log(ratio)
+        return self.threshold + self.scale / self.shape * (ratio**self.shape - 1.0)
+
+
+def gpd_pwm(exceedances: np.ndarray) -> tuple[float, float]:
+    """(scale, shape) of a generalized Pareto fitted to exceedances y >= 0 by probability-weighted moments.
+
+    With a0 = E[Y] and a1 = E[Y (1 - F(Y))] (Hosking & Wallis's estimator, plotting positions
+    p_i = (i - 0.35) / k on the ascending sample): shape = 2 - a0 / (a0 - 2 a1) and
+    scale = 2 a0 a1 / (a0 - 2 a1).
+    For an exponential tail a1 = a0 / 4, so shape = 0 and scale = a0. The shape is clipped to
+    `GPD_SHAPE_BOUNDS` and the scale refitted from the mean (mean = scale / (1 - shape)).
+    """
+    y = np.sort(np.asarray(exceedances, dtype=np.float64).ravel())
+    k = y.size
+    if k < 2 or not np.all(np.isfinite(y)) or y.min() < 0:
+        raise ValueError(f"GPD fit needs >= 2 finite exceedances >= 0, got {k}")
+    a0 = float(y.mean())
+    if a0 <= 0:
+        return 1e-6, 0.0
+    p = (np.arange(1, k + 1) - 0.35) / k
+    a1 = float(np.mean((1.0 - p) * y))
+    d = a0 - 2.0 * a1
+    shape = 2.0 - a0 / d if d > 0 else GPD_SHAPE_BOUNDS[1]
+    shape = min(max(shape, GPD_SHAPE_BOUNDS[0]), GPD_SHAPE_BOUNDS[1])
+    return a0 * (1.0 - shape), shape
+
+
+def fit_tail(extremes: np.ndarray) -> GPDFit:
+    """A GPD over the top max(MIN_EXCEEDANCES, TAIL_FRACTION n) of n per-board extremes, above the
+    next largest one (u)."""
+    x = np.sort(np.asarray(extremes, dtype=np.float64).ravel())[::-1]  # descending
+    n = x.size
+    k = min(n - 1, max(MIN_EXCEEDANCES, (math.ceil(TAIL_FRACTION * n))))
+    u = float(x[k])
+    scale, shape = gpd_pwm(x[:k] - u)
+    return GPDFit(threshold=u, scale=scale, shape=shape, tail_share=k / n)
+
+
+@dataclass(frozen=True)
+class TailLimit:
+    """A limit that `tail_rate` of the healthy boards' extremes exceed, and how it was found."""
+
+    limit: float
+    method: str  # "empirical" | "gpd" | "max" (too few boards)
+    n_boards: int
+    tail_rate: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "limit": self.limit,
+            "method": self.method,
+            "n_boards": self.n_boards,
+            "tail_rate": self.tail_rate,
+        }
+
+
+def tail_limit(extremes: np.ndarray, tail_rate: float, what: str = "per-board extremes") -> TailLimit:
+    """The (1 - tail_rate) quantile of per-board extremes (one value per held-out normal board).
+
+    Empirical when at least MIN_TAIL_BOARDS boards lie beyond it (n >= `boards_needed(tail_rate)`);
+    otherwise from a generalized Pareto tail (`fit_tail`), with a warning; below MIN_BOARDS boards the
+    largest extreme seen (a warning that the realized rate will be higher than asked).
+    """
+    if not 0.0 < tail_rate < 1.0:
+        raise ValueError(f"tail_rate={tail_rate}: expected a share in (0, 1)")
+    x = np.asarray(extremes, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    n = x.size
+    if n == 0:
+        raise ValueError(f"board-level calibration of {what}: no held-out board")
+    need = boards_needed(tail_rate)
+    if n >= need:
+        return TailLimit(float(np.quantile(x, 1.0 - tail_rate)), "empirical", n, tail_rate)
+    if n < MIN_BOARDS:
+        log.warning(
+            "board-level calibration of %s: %d held-out boards, far too few for a tail rate of %g "
+            "(%d give an empirical limit, >= %d a tail model); using the largest value seen, so the "
+            "realized false-alarm rate will exceed the target: give more normal boards",
+            what, n, tail_rate, need, MIN_BOARDS,
+        )  # fmt: skip
+        return TailLimit(float(x.max()), "max", n, tail_rate)
+    fit = fit_tail(x)
+    limit = fit.quantile(tail_rate)  # tail_rate < MIN_TAIL_BOARDS / n <= tail_share: beyond u
+    log.warning(
+        "board-level calibration of %s: %d held-out boards (< %d for an empirical limit at %g): "
+        "limit %.3f from a generalized Pareto tail (shape %.3f) over the top %d",
+        what, n, need, tail_rate, limit, fit.shape, round(fit.tail_share * n),
+    )  # fmt: skip
+    return TailLimit(float(limit), "gpd", n, tail_rate)
+
+
+def board_outlier_limits(
+    board_scores: Sequence[np.ndarray], rate: float
+) -> tuple[Thresholds, dict[str, Any]]:
+    """Thresholds such that `rate` of healthy boards carry any board-outlier pad alarm.
+
+    `board_scores`: each held-out normal board's (P,) signed scores, scored as the stream scores them.
+    Each sign gets half of `rate`: the excessive limit is the (1 - rate/2) tail limit of the per-board
+    maximum score, the insufficient one minus that of the per-board maximum of -score.
+    """
+    if not board_scores:
+        raise ValueError("board-level calibration: no held-out board")
+    hi = np.array([float(np.max(s)) if np.size(s) else 0.0 for s in board_scores])
+    lo = np.array([float(np.max(-np.asarray(s))) if np.size(s) else 0.0 for s in board_scores])
+    exc = tail_limit(hi, rate / 2.0, "the per-board maximum score")
+    ins = tail_limit(lo, rate / 2.0, "the per-board minimum score")
+    thresholds = Thresholds(excessive=max(exc.limit, 1e-3), insufficient=min(-ins.limit, -1e-3))
+    return thresholds, {"excessive": exc.to_dict(), "insufficient": ins.to_dict()}
