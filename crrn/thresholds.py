@@ -1,13 +1,34 @@
-"""Alarm thresholds: control limits at a false-alarm rate, precision-recall curves and best F1.
+"""Alarm thresholds: board-level limits, control limits at a pad false-alarm rate, PR curves and best F1.
 
-Two calibration rules, both on HELD-OUT normal windows (never the training windows, and never the data a
-reported F1 is measured on):
+Every rule calibrates on HELD-OUT normal data (never the training boards, and never the data a reported
+F1 is measured on), the same way for the CRRN and every baseline.
 
-* control limits (the default of `spi-crrn train` and `calibrate`, `DEFAULT_FALSE_ALARM_RATE`): each sign's
-  threshold is the quantile of the clean held-out pads' scores that fires on that share of them, for
-  every method alike. Alarm volume is then known in advance and the same after a retrain, which is what a
-  line and its MES need, and methods are compared at equal false-alarm rates.
+* board-level target (the default of `spi-crrn train` and `calibrate`, `--board-false-alarm-rate R`,
+  `DEFAULT_BOARD_FALSE_ALARM_RATE` = 1 %): R is the share of a healthy printer's boards that may carry
+  ANY alarm, which is how a line judges an inspection system. A board carries an alarm if one of its
+  pads is a board outlier (this module) or a process alarm (crrn/evidence.py), so P(any) <= R_outlier +
+  R_process; `split_board_rate` gives each kind half (`OUTLIER_SHARE`): process alarms are the ones a
+  line cannot get any other way, and board outliers still catch a smear or a skip on one board. Within
+  the outlier half each sign gets half again: the excessive threshold is the limit that R/4 of the
+  held-out boards' MAXIMUM score exceeds, the insufficient one minus that of the maximum of -score
+  (`board_outlier_limits`); the process limit is the limit that R/2 of the boards' maximum evidence
+  statistic exceeds. The held-out boards are scored exactly as the stream scores them (one window of T
+  boards of context each), since a board's score depends on its place in the window.
+  Boards needed (`boards_needed`, `tail_limit`): an empirical (1 - r) quantile is used when at least
+  MIN_TAIL_BOARDS = 10 boards lie beyond it, i.e. n >= 10 / r boards: at R = 1 % that is 4,000 held-out
+  boards for each outlier sign (r = 0.25 %) and 2,000 for the process limit (r = 0.5 %). With fewer
+  boards (the normal case: 15 % of the training boards are held out) the tail of the per-board extremes
+  is modelled by a generalized Pareto distribution over the top max(10, 20 %) of them, fitted by
+  probability-weighted moments (`gpd_pwm`, shape clipped to [0, 0.5]), and a warning says so; below
+  MIN_BOARDS = 20 boards the largest extreme seen is used, with a warning that the realized rate will
+  exceed R. The realized rate on unseen printers is measured in docs/alarms.md.
+* control limits at a pad rate (`--false-alarm-rate`, `DEFAULT_FALSE_ALARM_RATE` = 0.1 % as an example):
+  each sign's threshold is the quantile of the clean held-out pads' scores that fires on that share of
+  them. A board then carries about 2 x rate x pads false alarms (1.4 on 700 pads at 0.1 %), so most
+  healthy boards alarm: kept for comparison with earlier results and for pad-level MES rules.
 * best F1 on synthetic anomalies (the paper's rule; `false_alarm_rate=None`, `--best-f1`), below.
+
+The last two replace the board-outlier thresholds only; the process limit always takes its share of R.
 
 A pad is judged excessive when `score >= excessive` and insufficient when `score <= insufficient` (a
 negative number). For best F1, `calibrate_sets` injects Experiment-1 anomalies into the held-out windows:
