@@ -54,11 +54,14 @@ def test_calibrate_evidence_uses_the_per_board_maximum() -> None:
     s = np.array([[2.0], [0.0], [2.0], [0.0], [8.0], [0.0]], dtype=np.float32)  # one pad, 6 boards
     model = calibrate_evidence([("R1", s)], rate=0.5)
     # median 1, |s - 1| = 1, 1, 1, 1, 7, 1 -> MAD 1 -> scale 1.4826; z = +-0.6745 (S stays 0 with k = 1)
-    # until board 5: z = 7 / 1.4826 = 4.7214 -> S+ = 3.7214, then 3.7214 - 0.6745 - 1 = 2.0470.
+    # until board 5: z = 7 / 1.4826 = 4.72, winsorized to 4 -> S+ = 3, then 3 - 0.6745 - 1 = 1.3255.
     # n = 6 < MIN_BOARDS: the limit is the largest per-board maximum
     np.testing.assert_allclose(model.recipes["R1"].center, [1.0])
     np.testing.assert_allclose(model.recipes["R1"].scale, [1.4826], rtol=1e-6)
-    assert model.limit == pytest.approx(7 / 1.4826 - 1, rel=1e-5)
+    assert model.limit == pytest.approx(3.0)
+    assert calibrate_evidence([("R1", s)], rate=0.5, clip=np.inf).limit == pytest.approx(
+        7 / 1.4826 - 1, rel=1e-5
+    )
     assert model.details["method"] == "max"
     assert model.cap == pytest.approx(2 * model.limit)
     assert EvidenceModel.from_dict(json.loads(json.dumps(model.to_dict()))).limit == model.limit
@@ -96,7 +99,7 @@ def test_tracker_raises_a_persistent_shift_and_keeps_outliers(layout: PadGrid, b
     i7 = int(np.flatnonzero(out[1].pad_id == "pad007")[0])
     assert out[1].alarm[i7] == -1
     assert out[1].alarm_type[i7] == ALARM_TYPE_OUTLIER  # the board outlier is kept
-    assert float(out[1].evidence[i7]) == -4.0  # S- = 5 - 1
+    assert float(out[1].evidence[i7]) == -3.0  # z = -5 winsorized to -4: S- = 4 - 1
     assert out[0].n_alarms == 0
     assert (out[0].alarm_type == ALARM_TYPE_NONE).all()
     assert all(s.evidence_limit == 3.0 for s in out)
