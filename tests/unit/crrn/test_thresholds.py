@@ -9,6 +9,7 @@ from crrn.baselines import PadHistoryZScore
 from crrn.thresholds import (
     CalibrationSet,
     GPDFit,
+    GumbelFit,
     Thresholds,
     best_f1,
     best_f1_rule_thresholds,
@@ -216,13 +217,33 @@ def test_tail_limit_rules(caplog: pytest.LogCaptureFixture) -> None:
     few = tail_limit(np.array([1.0, 5.0, 2.0]), 0.01)
     assert (few.method, few.limit) == ("max", 5.0)
     assert "far too few" in caplog.text
-    # an exponential tail from 400 boards: the GPD extrapolates to the 1e-3 quantile ln(1000) = 6.9
-    x = np.random.default_rng(3).exponential(1.0, 400)
-    gpd = tail_limit(x, 0.001)
-    assert gpd.method == "gpd"
-    assert abs(gpd.limit - np.log(1000)) < 1.0
-    assert gpd.limit > np.quantile(x, 0.99)
-    assert "generalized Pareto" in caplog.text
+    # 21 boards 0..20: quartiles 5, 10, 15 -> scale = 10 / (ln(-ln 0.25) - ln(-ln 0.75)) = 10 / 1.572533,
+    # location = 10 + scale ln(ln 2); the 0.1 % limit = location - scale ln(-ln 0.999)
+    gum = tail_limit(np.arange(21.0), 0.001)
+    scale = 10 / 1.572533
+    assert gum.method == "gumbel"
+    assert gum.limit == pytest.approx(10 - 0.366513 * scale + 6.907255 * scale, rel=1e-5)
+    assert gum.gpd_limit is not None
+    assert "Gumbel" in caplog.text
+
+
+def test_gumbel_fit_recovers_a_gumbel_law() -> None:
+    x = np.random.default_rng(0).gumbel(3.0, 0.5, 20000)
+    fit = GumbelFit.from_quartiles(x)
+    assert (fit.location, fit.scale) == pytest.approx((3.0, 0.5), rel=0.03)
+    assert fit.quantile(0.01) == pytest.approx(3.0 - 0.5 * np.log(-np.log(0.99)), rel=0.02)
+
+
+def test_a_few_real_defects_among_normal_boards_do_not_move_the_limit() -> None:
+    rng = np.random.default_rng(1)
+    maxima = rng.normal(size=(135, 500)).max(axis=1)  # per-board maxima of 500 Gaussian pads
+    dirty = maxima.copy()
+    dirty[:5] = 9.0  # 4 % of the boards carry one real defect at 9 std
+    clean_limit = tail_limit(maxima, 0.0025)
+    dirty_limit = tail_limit(dirty, 0.0025)
+    assert abs(dirty_limit.limit - clean_limit.limit) < 0.3
+    assert dirty_limit.gpd_limit is not None
+    assert dirty_limit.gpd_limit > dirty_limit.limit + 2  # the top-exceedance fit follows the defects
 
 
 def test_board_outlier_limits_by_hand() -> None:
