@@ -29,8 +29,9 @@ capped at `CAP_FACTOR` x h so that an alarm clears within about h / k boards onc
 
 Calibration (`calibrate_evidence`): the CUSUM is run over held-out normal sequences of each printer
 (print order, started from 0 as the worker starts), and h is the tail limit (crrn.thresholds.tail_limit:
-empirical quantile or generalized Pareto tail) of the per-board maximum over pads and both sides, at the
-process share of the board budget R (crrn.thresholds.split_board_rate). The center and scale come from
+empirical quantile, or the larger of a Gumbel and a generalized Pareto tail, since excursions of the
+statistic come in clusters) of the per-board maximum over pads and both sides, at the process share of
+the board budget R (crrn.thresholds.split_board_rate). The center and scale come from
 the same held-out boards, so the realized rate on unseen printers is the honest check (docs/alarms.md).
 
 State: `EvidenceTracker` keeps, per printer, (P,) float32 S+ and S- and (P,) int32 run lengths in the
@@ -206,7 +207,9 @@ def calibrate_evidence(
         if len(s):
             pos, neg = cusum_path(recipes[rid].standardize(s, clip), reference)
             extremes.append(np.maximum(pos, neg).max(axis=1) if s.shape[1] else np.zeros(len(s)))
-    found = tail_limit(np.concatenate(extremes), rate, "the per-board maximum of the process statistic")
+    found = tail_limit(
+        np.concatenate(extremes), rate, "the per-board maximum of the process statistic", larger_tail=True
+    )
     # never below one k: a limit that noise crosses in one board is no accumulation at all
     limit = max(found.limit, reference, 1e-3)
     return EvidenceModel(

@@ -253,8 +253,8 @@ def _add_rule_arguments(parser: argparse.ArgumentParser, boards: str) -> None:
         metavar="R",
         help=f"share of a healthy printer's boards that may carry any alarm (default "
         f"{DEFAULT_BOARD_FALSE_ALARM_RATE:g}), split half to board outliers, half to process alarms; "
-        f"limits from the per-board extremes of the {boards} normal boards (a generalized Pareto tail "
-        "where fewer than 10/(R/4) boards)",
+        f"limits from the per-board extremes of the {boards} normal boards (a Gumbel tail fitted to "
+        "their quartiles where fewer than 10/(R/4) boards, with a warning)",
     )
     rule = group.add_mutually_exclusive_group()
     rule.add_argument(

@@ -244,6 +244,8 @@ def test_a_few_real_defects_among_normal_boards_do_not_move_the_limit() -> None:
     assert abs(dirty_limit.limit - clean_limit.limit) < 0.3
     assert dirty_limit.gpd_limit is not None
     assert dirty_limit.gpd_limit > dirty_limit.limit + 2  # the top-exceedance fit follows the defects
+    larger = tail_limit(dirty, 0.0025, larger_tail=True)  # the process statistic's rule
+    assert (larger.method, larger.limit) == ("gpd", dirty_limit.gpd_limit)
 
 
 def test_board_outlier_limits_by_hand() -> None:
