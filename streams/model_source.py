@@ -73,6 +73,7 @@ class ModelSource:
             self._seen_active = record.version
         self.scorer = Scorer(bundle, device=device)
         self.defect_policy = load_defect_policy(path, bundle)
+        self.evidence = bundle.evidence_tracker(self.scorer.method)  # process alarms (None: model has none)
         self.window_length = bundle.window_length
         self.window_hop = bundle.window_hop
         log.info(
@@ -116,5 +117,6 @@ class ModelSource:
         old = self.version
         self.scorer = Scorer(bundle, device=self._device)
         self.defect_policy = load_defect_policy(Path(record.path), bundle)
+        self.evidence = bundle.evidence_tracker(self.scorer.method)
         log.info("model swapped: %s -> %s", old, self.version)
         return True

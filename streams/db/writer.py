@@ -10,9 +10,10 @@ event_key), so a replayed batch after a crash or a rebalance changes nothing: ea
 `board_inspections` exactly once, with its anomaly map and pad alarms. Rows are sent with executemany
 (psycopg 3 pipelines the statements), never one round trip per pad.
 
-The defect policy's per-printer state (`diagnosis_state`, migration 0003) is upserted in the same
-transaction as the boards it has seen, and only moves forward (a row is replaced only by a state at a
-higher `last_print_index`), so a stale worker cannot move it back; `diagnosis_states` reads it back.
+The per-printer stages' states -- the defect policy's (`diagnosis_state`, migration 0003) and the
+process-alarm evidence (`alarm_evidence_state`, migration 0007) -- are upserted in the same transaction as
+the boards they have seen, and only move forward (a row is replaced only by a state at a higher
+`last_print_index`), so a stale worker cannot move them back; `printer_states` reads them back.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from schemas.messages import DefectEvent, PadAlarm
 from streams.pipeline.errors import PermanentStoreError
-from streams.pipeline.results import BoardRecord, DiagnosisStateRow, ResultBatch
+from streams.pipeline.results import STATE_KINDS, BoardRecord, PrinterStateRow, ResultBatch, StateKind
 
 _PRINTERS = text(
     "INSERT INTO printers (printer_id, line_id) VALUES (:printer_id, :line_id) "
@@ -48,9 +49,10 @@ _MAPS = text(
 )
 _ALARMS = text(
     "INSERT INTO pad_alarms (alarm_id, event_id, pad_id, printer_id, board_id, inspected_at, kind, score, "
-    "threshold, measured_volume_pct, x_mm, y_mm, model_version) VALUES (:alarm_id, :event_id, :pad_id, "
-    ":printer_id, :board_id, :inspected_at, :kind, :score, :threshold, :measured_volume_pct, :x_mm, :y_mm, "
-    ":model_version) ON CONFLICT (event_id, pad_id) DO NOTHING"
+    "threshold, measured_volume_pct, x_mm, y_mm, model_version, alarm_type, evidence, evidence_boards, "
+    "evidence_limit) VALUES (:alarm_id, :event_id, :pad_id, :printer_id, :board_id, :inspected_at, :kind, "
+    ":score, :threshold, :measured_volume_pct, :x_mm, :y_mm, :model_version, :alarm_type, :evidence, "
+    ":evidence_boards, :evidence_limit) ON CONFLICT (event_id, pad_id) DO NOTHING"
 )
 _DEFECTS = text(
     "INSERT INTO defect_classifications (event_key, printer_id, defect, state, probability, first_event_id, "
@@ -58,13 +60,35 @@ _DEFECTS = text(
     ":defect, :state, :probability, :first_event_id, :last_event_id, :first_print_index, :last_print_index, "
     ":model_version) ON CONFLICT (event_key) DO NOTHING"
 )
-_STATES = text(
-    "INSERT INTO diagnosis_state (printer_id, model_version, last_print_index, state) VALUES (:printer_id, "
-    ":model_version, :last_print_index, CAST(:state AS jsonb)) ON CONFLICT (printer_id) DO UPDATE "
-    "SET model_version = EXCLUDED.model_version, last_print_index = EXCLUDED.last_print_index, "
-    "state = EXCLUDED.state, updated_at = now() "
-    "WHERE diagnosis_state.last_print_index < EXCLUDED.last_print_index"
-)
+# One table per per-printer stage, same columns (migrations 0003 and 0007); rows only move forward.
+# (Written out, not formatted from the table name: every statement here is a constant.)
+_UPSERT_STATES: dict[StateKind, Any] = {
+    "diagnosis": text(
+        "INSERT INTO diagnosis_state (printer_id, model_version, last_print_index, state) VALUES "
+        "(:printer_id, :model_version, :last_print_index, CAST(:state AS jsonb)) ON CONFLICT (printer_id) DO "
+        "UPDATE "
+        "SET model_version = EXCLUDED.model_version, last_print_index = EXCLUDED.last_print_index, "
+        "state = EXCLUDED.state, updated_at = now() "
+        "WHERE diagnosis_state.last_print_index < EXCLUDED.last_print_index"
+    ),
+    "evidence": text(
+        "INSERT INTO alarm_evidence_state (printer_id, model_version, last_print_index, state) VALUES "
+        "(:printer_id, :model_version, :last_print_index, CAST(:state AS jsonb)) ON CONFLICT (printer_id) DO "
+        "UPDATE SET model_version = EXCLUDED.model_version, last_print_index = EXCLUDED.last_print_index, "
+        "state = EXCLUDED.state, updated_at = now() "
+        "WHERE alarm_evidence_state.last_print_index < EXCLUDED.last_print_index"
+    ),
+}
+_SELECT_STATES: dict[StateKind, Any] = {
+    "diagnosis": text(
+        "SELECT printer_id, model_version, last_print_index, state FROM diagnosis_state "
+        "WHERE printer_id = ANY(:ids)"
+    ),
+    "evidence": text(
+        "SELECT printer_id, model_version, last_print_index, state FROM alarm_evidence_state "
+        "WHERE printer_id = ANY(:ids)"
+    ),
+}
 
 
 # ---------------------------------------------------------------------- rows (pure)
@@ -130,9 +154,23 @@ def pad_alarm_params(alarm: PadAlarm) -> list[dict[str, Any]]:
             "x_mm": p.x_mm,
             "y_mm": p.y_mm,
             "model_version": alarm.model_version,
+            "alarm_type": p.alarm_type,
+            "evidence": p.evidence,
+            "evidence_boards": p.evidence_boards,
+            "evidence_limit": p.evidence_limit,
         }
         for p in alarm.pads
     ]
+
+
+def state_params(row: PrinterStateRow) -> dict[str, Any]:
+    """A per-printer state row (the state as JSON text, cast to jsonb by the statement)."""
+    return {
+        "printer_id": row.printer_id,
+        "model_version": row.model_version,
+        "last_print_index": row.last_print_index,
+        "state": json.dumps(row.state),
+    }
 
 
 def defect_params(event: DefectEvent) -> dict[str, Any]:
@@ -194,20 +232,15 @@ class ResultWriter:
             ).all()
         return {r.event_id for r in rows}
 
-    def diagnosis_states(self, printer_ids: Sequence[str]) -> dict[str, DiagnosisStateRow]:
-        """The stored diagnosis state of each of `printer_ids` that has one (one query)."""
+    def printer_states(self, kind: StateKind, printer_ids: Sequence[str]) -> dict[str, PrinterStateRow]:
+        """The stored state of stage `kind` of each of `printer_ids` that has one (one query)."""
         if not printer_ids:
             return {}
         with permanent_errors(), self.engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT printer_id, model_version, last_print_index, state FROM diagnosis_state "
-                    "WHERE printer_id = ANY(:ids)"
-                ),
-                {"ids": list(printer_ids)},
-            ).all()
+            rows = conn.execute(_SELECT_STATES[kind], {"ids": list(printer_ids)}).all()
         return {
-            r.printer_id: DiagnosisStateRow(
+            r.printer_id: PrinterStateRow(
+                kind,
                 r.printer_id,
                 r.model_version,
                 int(r.last_print_index),
@@ -218,7 +251,7 @@ class ResultWriter:
 
     def write(self, batch: ResultBatch, before_commit: Callable[[], None] | None = None) -> None:
         """Insert the batch in one transaction; rows that exist already are left as they are, except a
-        diagnosis state, which a state at a higher `last_print_index` replaces. `before_commit` runs after
+        printer state, which a state at a higher `last_print_index` replaces. `before_commit` runs after
         the last insert, inside the transaction (if it raises, the transaction is rolled back).
 
         Raises PermanentStoreError when PostgreSQL refuses the rows themselves (`refused_by_content`)."""
@@ -244,18 +277,9 @@ class ResultWriter:
                 conn.execute(_ALARMS, alarms)
             if batch.defects:
                 conn.execute(_DEFECTS, [defect_params(e) for e in batch.defects])
-            if batch.diagnosis_states:
-                conn.execute(
-                    _STATES,
-                    [
-                        {
-                            "printer_id": r.printer_id,
-                            "model_version": r.model_version,
-                            "last_print_index": r.last_print_index,
-                            "state": json.dumps(r.state),
-                        }
-                        for r in sorted(batch.diagnosis_states, key=lambda r: r.printer_id)
-                    ],
-                )
+            for kind in STATE_KINDS:
+                rows = sorted((r for r in batch.printer_states if r.kind == kind), key=lambda r: r.printer_id)
+                if rows:
+                    conn.execute(_UPSERT_STATES[kind], [state_params(r) for r in rows])
             if before_commit is not None:
                 before_commit()

@@ -18,11 +18,13 @@ DefectPolicy = Callable[[Sequence[BoardScores]], Sequence[DefectEvent]]
 
 
 @runtime_checkable
-class StatefulDefectPolicy(Protocol):
-    """A diagnosis hook whose per-printer state the worker stores in PostgreSQL with the boards
-    (crrn.diagnosis.policy.DefectPolicy is one); a plain callable keeps its state in memory only."""
+class StatefulStage(Protocol):
+    """A per-printer stage whose state the worker stores with the boards it has seen (`__call__` takes one
+    printer's newly scored boards in print order): the defect policy (crrn.diagnosis.policy.DefectPolicy,
+    returning defect events) and the process-alarm tracker (crrn.evidence.EvidenceTracker, returning the
+    boards with their process alarms). The state dict carries `model_version` and `last_print_index`."""
 
-    def __call__(self, scores: Sequence[BoardScores], /) -> Sequence[DefectEvent]: ...
+    def __call__(self, scores: Sequence[BoardScores], /) -> Sequence[Any]: ...
 
     def export_state(self, printer_id: str) -> dict[str, Any] | None: ...
 

@@ -15,9 +15,9 @@ from typing import Protocol
 from crrn.scoring import BoardScores
 from crrn.windowing import Window
 from streams.pipeline.checkpoint import Checkpoint
-from streams.pipeline.jobs import DefectPolicy
+from streams.pipeline.jobs import DefectPolicy, StatefulStage
 from streams.pipeline.records import TopicPartition
-from streams.pipeline.results import DiagnosisStateRow, ResultBatch
+from streams.pipeline.results import PrinterStateRow, ResultBatch, StateKind
 
 # (topic, key, value) records, published and acknowledged by the broker before the call returns.
 Publish = Callable[[list[tuple[str, bytes, bytes]]], None]
@@ -39,8 +39,8 @@ class ResultStore(Protocol):
         """The subset of `event_ids` already stored (replay after a crash or a rebalance)."""
         ...
 
-    def diagnosis_states(self, printer_ids: Sequence[str]) -> dict[str, DiagnosisStateRow]:
-        """The stored diagnosis state of each printer that has one."""
+    def printer_states(self, kind: StateKind, printer_ids: Sequence[str]) -> dict[str, PrinterStateRow]:
+        """The stored state of stage `kind` of each printer that has one."""
         ...
 
     def write(self, batch: ResultBatch, before_commit: Callable[[], None] | None = None) -> None:
@@ -72,3 +72,8 @@ class Models(Protocol):
 
     @property
     def defect_policy(self) -> DefectPolicy | None: ...
+
+    @property
+    def evidence(self) -> StatefulStage | None:
+        """The process-alarm tracker (crrn.evidence.EvidenceTracker), None when the model has none."""
+        ...

@@ -32,19 +32,29 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from crrn.scoring import BoardScores
 from crrn.windowing import Window
 from schemas.codec import inspection_to_json
 from schemas.errors import InvalidEvent
-from schemas.messages import DeadLetter, DefectEvent
+from schemas.inspection import BoardInspection
+from schemas.messages import DeadLetter
 from streams.pipeline.errors import PermanentStoreError
-from streams.pipeline.jobs import BoardJob, DefectPolicy, StatefulDefectPolicy
+from streams.pipeline.jobs import BoardJob, DefectPolicy, StatefulStage
 from streams.pipeline.ports import Models, Publish, ResultStore
-from streams.pipeline.results import BoardRecord, DiagnosisStateRow, ResultBatch, alarm_message, split_batch
+from streams.pipeline.records import SourceRef
+from streams.pipeline.results import (
+    BoardRecord,
+    PrinterStateRow,
+    ResultBatch,
+    StateKind,
+    alarm_message,
+    split_batch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,50 +111,54 @@ class BatchProcessor:
             out.update(self._score([w]))
         return out
 
+    # ------------------------------------------------------------------ per-printer stages (step 4)
     @staticmethod
-    def _import(policy: StatefulDefectPolicy, printer_id: str, row: DiagnosisStateRow | None) -> None:
-        """Put the stored state (None: no row) into the policy; one it cannot use means a fresh start."""
+    def _import(stage: StatefulStage, kind: StateKind, printer_id: str, row: PrinterStateRow | None) -> None:
+        """Put the stored state (None: no row) into the stage; one it cannot use means a fresh start."""
         try:
-            taken = policy.import_state(printer_id, None if row is None else row.state)
+            taken = stage.import_state(printer_id, None if row is None else row.state)
         except ValueError:
-            log.exception("stored diagnosis state of printer %s is unreadable: starting afresh", printer_id)
-            taken = policy.import_state(printer_id, None)
+            log.exception("stored %s state of printer %s is unreadable: starting afresh", kind, printer_id)
+            taken = stage.import_state(printer_id, None)
         if row is not None and not taken:
-            log.info(
-                "diagnosis state of printer %s (model %s) not used: starting afresh",
-                printer_id,
-                row.model_version,
-            )
+            version = row.model_version
+            log.info("%s state of printer %s (model %s) not used: starting afresh", kind, printer_id, version)
 
-    def _diagnose(
-        self, policy: DefectPolicy, scores_by_printer: dict[str, list[BoardScores]], batch: ResultBatch
-    ) -> list[DefectEvent]:
-        """Step 4: each printer's new scores through the policy; its state after them goes into `batch`."""
-        stateful = policy if isinstance(policy, StatefulDefectPolicy) else None
-        stored = {} if stateful is None else self._diagnosis_states(sorted(scores_by_printer))
-        events: list[DefectEvent] = []
+    def _through(
+        self,
+        kind: StateKind,
+        stage: Callable[[Sequence[BoardScores]], Sequence[Any]],
+        scores_by_printer: dict[str, list[BoardScores]],
+        batch: ResultBatch,
+    ) -> dict[str, Sequence[Any]]:
+        """Each printer's new scores (print order) through a per-printer stage; what it returns, per printer.
+
+        A `StatefulStage` gets the printer's stored state first (one query for all printers; memory is never
+        trusted, it may be stale after a partition moved) and its state after these boards goes into `batch`,
+        stored in the same transaction as the boards. Boards at or below a stored state's last print index
+        were seen by another owner (a race during a rebalance) and are not fed again."""
+        stateful = stage if isinstance(stage, StatefulStage) else None
+        stored = {} if stateful is None else self._printer_states(kind, sorted(scores_by_printer))
+        out: dict[str, Sequence[Any]] = {}
         for printer_id, printer_scores in scores_by_printer.items():
-            printer_scores.sort(key=lambda s: s.print_index)
+            fed = sorted(printer_scores, key=lambda s: s.print_index)
             row = stored.get(printer_id)
-            if row is not None:  # boards up to there were diagnosed (by another owner, in a race)
-                printer_scores = [s for s in printer_scores if s.print_index > row.last_print_index]
-                if not printer_scores:
+            if row is not None:
+                fed = [s for s in fed if s.print_index > row.last_print_index]
+                if not fed:
                     continue
             try:
                 if stateful is not None:
-                    self._import(stateful, printer_id, row)
-                events.extend(policy(printer_scores))
+                    self._import(stateful, kind, printer_id, row)
+                out[printer_id] = stage(fed)
                 state = None if stateful is None else stateful.export_state(printer_id)
             except Exception:
-                log.exception("defect diagnosis of printer %s failed for this batch", printer_id)
+                log.exception("%s of printer %s failed for this batch", kind, printer_id)
                 continue
             if state is not None:
-                batch.diagnosis_states.append(
-                    DiagnosisStateRow(
-                        printer_id, str(state["model_version"]), int(state["last_print_index"]), state
-                    )
-                )
-        return events
+                version, last = str(state["model_version"]), int(state["last_print_index"])
+                batch.printer_states.append(PrinterStateRow(kind, printer_id, version, last, state))
+        return out
 
     def process(self, jobs: list[BoardJob]) -> None:
         jobs = [j for j in jobs if self.is_current(j)]
@@ -160,32 +174,47 @@ class BatchProcessor:
         ]
         scores = self._score(windows) if windows else {}
 
+        # the boards of this batch, once each, in job order (oldest first within a printer)
         batch = ResultBatch()
-        new_scores_by_printer: dict[str, list[BoardScores]] = {}
+        todo: list[tuple[BoardInspection, SourceRef]] = []
         done: set[str] = set(stored)
         for j in jobs:
             if j.window is not None:
                 for board, source in zip(j.window.new_boards, j.window_sources, strict=True):
-                    if board.event_id in done:
-                        continue
-                    done.add(board.event_id)
-                    s = scores.get(board.event_id)
-                    if s is None:
-                        batch.boards.append(BoardRecord(board, source, "unscored"))
-                        continue
-                    batch.boards.append(BoardRecord(board, source, "scored", s))
-                    message = alarm_message(s)
-                    if message is not None:
-                        batch.alarms.append(message)
-                    new_scores_by_printer.setdefault(board.printer_id, []).append(s)
+                    if board.event_id not in done:
+                        done.add(board.event_id)
+                        todo.append((board, source))
             for u in j.unscored:
                 if u.board.event_id not in done:
                     done.add(u.board.event_id)
                     batch.boards.append(u)
 
+        def by_printer() -> dict[str, list[BoardScores]]:
+            out: dict[str, list[BoardScores]] = {}
+            for board, _ in todo:
+                if board.event_id in scores:
+                    out.setdefault(board.printer_id, []).append(scores[board.event_id])
+            return out
+
+        tracker = self.models.evidence  # process alarms: evidence over each printer's boards
+        if tracker is not None and scores:
+            for tracked in self._through("evidence", tracker, by_printer(), batch).values():
+                scores.update((s.event_id, s) for s in tracked)
+
+        for board, source in todo:
+            s = scores.get(board.event_id)
+            if s is None:
+                batch.boards.append(BoardRecord(board, source, "unscored"))
+                continue
+            batch.boards.append(BoardRecord(board, source, "scored", s))
+            message = alarm_message(s)
+            if message is not None:
+                batch.alarms.append(message)
+
         policy = self.defect_policy or self.models.defect_policy
-        if policy is not None and new_scores_by_printer:
-            batch.defects.extend(self._diagnose(policy, new_scores_by_printer, batch))
+        if policy is not None and scores:
+            for events in self._through("diagnosis", policy, by_printer(), batch).values():
+                batch.defects.extend(events)
 
         refused: list[tuple[BoardRecord, str]] = []
         self._store(batch, refused)
@@ -245,12 +274,12 @@ class BatchProcessor:
                     out |= self.store.stored_event_ids([event_id])
             return out
 
-    def _diagnosis_states(self, printer_ids: list[str]) -> dict[str, DiagnosisStateRow]:
+    def _printer_states(self, kind: StateKind, printer_ids: list[str]) -> dict[str, PrinterStateRow]:
         try:
-            return self.store.diagnosis_states(printer_ids)
+            return self.store.printer_states(kind, printer_ids)
         except PermanentStoreError:
-            out: dict[str, DiagnosisStateRow] = {}
+            out: dict[str, PrinterStateRow] = {}
             for printer_id in printer_ids:
                 with contextlib.suppress(PermanentStoreError):
-                    out.update(self.store.diagnosis_states([printer_id]))
+                    out.update(self.store.printer_states(kind, [printer_id]))
             return out

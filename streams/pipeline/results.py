@@ -37,10 +37,18 @@ class BoardRecord:
             raise ValueError(f"scores of {self.scores.event_id} paired with board {self.board.event_id}")
 
 
-@dataclass(frozen=True)
-class DiagnosisStateRow:
-    """A printer's `DefectPolicy.export_state()` after `last_print_index` (stored with those boards)."""
+# The per-printer stages whose state is stored with the boards it has seen: the defect policy
+# (crrn/diagnosis/policy.py) and the process-alarm evidence (crrn/evidence.py).
+StateKind = Literal["diagnosis", "evidence"]
+STATE_KINDS: tuple[StateKind, ...] = ("diagnosis", "evidence")
 
+
+@dataclass(frozen=True)
+class PrinterStateRow:
+    """A per-printer stage's `export_state()` after `last_print_index`, stored in the transaction of the
+    boards it has seen; rows only move forward (a higher `last_print_index` replaces a lower one)."""
+
+    kind: StateKind
     printer_id: str
     model_version: str
     last_print_index: int
@@ -54,10 +62,10 @@ class ResultBatch:
     boards: list[BoardRecord] = field(default_factory=list)
     alarms: list[PadAlarm] = field(default_factory=list)
     defects: list[DefectEvent] = field(default_factory=list)
-    diagnosis_states: list[DiagnosisStateRow] = field(default_factory=list)
+    printer_states: list[PrinterStateRow] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.boards) + len(self.defects) + len(self.diagnosis_states)
+        return len(self.boards) + len(self.defects) + len(self.printer_states)
 
 
 def alarm_message(scores: BoardScores) -> PadAlarm | None:
@@ -66,20 +74,24 @@ def alarm_message(scores: BoardScores) -> PadAlarm | None:
     Built from `scores.alarm`, the scorer's final per-pad decision, so stored alarm rows (derived from
     this message) and the published message always agree."""
     s = scores
-    return PadAlarm.for_board(s.board, s.score, s.thresholds, s.model_version, s.alarm)
+    return PadAlarm.for_board(
+        s.board, s.score, s.thresholds, s.model_version, s.alarm,
+        process=s.process, evidence=s.evidence, evidence_boards=s.evidence_boards,
+        evidence_limit=s.evidence_limit,
+    )  # fmt: skip
 
 
 def split_batch(batch: ResultBatch) -> list[ResultBatch] | None:
     """Two smaller batches whose union is `batch`, for finding what a store refuses; None when it cannot
-    be split (one board and its alarm, or a printer's diagnosis rows alone).
+    be split (one board and its alarm, or the printers' defect events and states alone).
 
-    Boards first leave the printer-level rows (defects, diagnosis states), then halve; each board keeps
-    its own alarm message. (Only on this failure path is a diagnosis state stored apart from its boards.)"""
-    printer_rows = bool(batch.defects or batch.diagnosis_states)
+    Boards first leave the printer-level rows (defect events, printer states), then halve; each board keeps
+    its own alarm message. (Only on this failure path is a printer state stored apart from its boards.)"""
+    printer_rows = bool(batch.defects or batch.printer_states)
     if batch.boards and printer_rows:
         boards_only = ResultBatch(boards=list(batch.boards), alarms=list(batch.alarms))
-        diagnosis = ResultBatch(defects=list(batch.defects), diagnosis_states=list(batch.diagnosis_states))
-        return [boards_only, diagnosis]
+        states = ResultBatch(defects=list(batch.defects), printer_states=list(batch.printer_states))
+        return [boards_only, states]
     if len(batch.boards) <= 1:
         return None
     half = len(batch.boards) // 2

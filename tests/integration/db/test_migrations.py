@@ -20,9 +20,10 @@ TABLES = {
     "defect_classifications",
     "stream_checkpoints",  # 0002
     "diagnosis_state",  # 0003
+    "alarm_evidence_state",  # 0007
 }
 # Tables each revision adds on top of the previous one (a revision's downgrade removes exactly these).
-ADDED_BY = {"0003": {"diagnosis_state"}, "0002": {"stream_checkpoints"}}
+ADDED_BY = {"0007": {"alarm_evidence_state"}, "0003": {"diagnosis_state"}, "0002": {"stream_checkpoints"}}
 VIEWS = {"v_printer_summary", "v_pad_alarms", "v_board_scores", "v_defects"}
 
 
@@ -76,3 +77,15 @@ def test_board_inspection_indexes(fresh_database) -> None:
         engine.dispose()
     assert {("printer_id", "inspected_at"), ("printer_id", "print_index")} <= indexes
     assert uniques == []  # reprints of a board are new events: only event_id is unique
+
+
+def test_0007_process_alarm_columns_and_view(fresh_database) -> None:
+    engine = make_engine(fresh_database.admin)
+    try:
+        columns = {c["name"] for c in inspect(engine).get_columns("pad_alarms")}
+        view = {c["name"] for c in inspect(engine).get_columns("v_pad_alarms")}
+    finally:
+        engine.dispose()
+    added = {"alarm_type", "evidence", "evidence_boards", "evidence_limit"}
+    assert added <= columns
+    assert added <= view

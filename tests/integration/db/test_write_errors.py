@@ -109,7 +109,7 @@ def test_processor_stores_the_rest_and_dead_letters_the_refused_board(engine: En
 
     published: list[tuple[str, bytes, bytes]] = []
     processor = BatchProcessor(
-        type("M", (), {"scorer": Scorer(), "defect_policy": None})(),
+        type("M", (), {"scorer": Scorer(), "defect_policy": None, "evidence": None})(),
         ResultWriter(engine),
         published.extend,
         OutputTopics("alarms", "defects", "dlq"),

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 
 from crrn.diagnosis.policy import DefectPolicy
 from crrn.model_file import ModelBundle
-from crrn.scoring import Scorer
+from crrn.scoring import Scorer, score_boards
 from crrn.windowing import PrinterWindower
 from schemas.inspection import BoardInspection
 from streams.db.engine import make_engine
@@ -58,7 +58,9 @@ def make_processor(engine: Engine, model: Path, published: list[tuple[str, bytes
     """A new worker's processor: a fresh policy with nothing in memory."""
     bundle = ModelBundle.load(model)
     models = SimpleNamespace(
-        scorer=Scorer(bundle, device="cpu"), defect_policy=DefectPolicy.from_model(model, bundle)
+        scorer=Scorer(bundle, device="cpu"),
+        defect_policy=DefectPolicy.from_model(model, bundle),
+        evidence=bundle.evidence_tracker("crrn"),
     )
     return BatchProcessor(
         models,  # type: ignore[arg-type]
@@ -109,3 +111,21 @@ def test_policy_state_follows_the_boards_across_processors(engine: Engine, diagn
             text("SELECT printer_id, model_version, last_print_index FROM diagnosis_state ORDER BY 1")
         ).all()
     assert [tuple(r) for r in states] == [("P01", bundle.version, 60), ("P02", bundle.version, 60)]
+
+    # the process-alarm evidence followed the boards the same way: the stored alarms, of both kinds,
+    # are those of one uninterrupted offline run
+    assert bundle.evidence_tracker("crrn") is not None
+    offline = score_boards(boards, Scorer(bundle, device="cpu"), bundle.window_length, bundle.window_hop)
+    names = {1: "board_outlier", 2: "process"}
+    expected_alarms = {
+        (s.event_id, str(pad), names[int(t)])
+        for s in offline
+        for pad, t in zip(s.pad_id[s.alarm != 0], s.alarm_type[s.alarm != 0], strict=True)
+    }
+    with engine.connect() as conn:
+        stored = {tuple(r) for r in conn.execute(text("SELECT event_id, pad_id, alarm_type FROM pad_alarms"))}
+        evidence = conn.execute(
+            text("SELECT printer_id, last_print_index FROM alarm_evidence_state ORDER BY 1")
+        ).all()
+    assert stored == expected_alarms
+    assert [tuple(r) for r in evidence] == [("P01", 60), ("P02", 60)]

@@ -22,7 +22,7 @@ from schemas.messages import DefectEvent, Thresholds, defect_event_key
 from streams.pipeline.checkpoint import Checkpoint
 from streams.pipeline.errors import PermanentStoreError
 from streams.pipeline.records import Record, TopicPartition
-from streams.pipeline.results import DiagnosisStateRow, ResultBatch
+from streams.pipeline.results import PrinterStateRow, ResultBatch, StateKind
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TH = Thresholds(2.0, -2.0)
@@ -113,6 +113,7 @@ class CountingPolicy:
 class FakeModels:
     scorer: FakeScorer
     defect_policy: Any = None
+    evidence: Any = None
 
 
 @dataclass
@@ -125,7 +126,7 @@ class FakeStore:
     boards: dict[str, Any] = field(default_factory=dict)
     alarms: list[Any] = field(default_factory=list)
     defects: list[Any] = field(default_factory=list)
-    states: dict[str, DiagnosisStateRow] = field(default_factory=dict)
+    states: dict[tuple[StateKind, str], PrinterStateRow] = field(default_factory=dict)
     fail_writes: int = 0
 
     @staticmethod
@@ -137,9 +138,9 @@ class FakeStore:
         self._refuse(event_ids)
         return {e for e in event_ids if e in self.boards}
 
-    def diagnosis_states(self, printer_ids: Sequence[str]) -> dict[str, DiagnosisStateRow]:
+    def printer_states(self, kind: StateKind, printer_ids: Sequence[str]) -> dict[str, PrinterStateRow]:
         self._refuse(printer_ids)
-        return {p: self.states[p] for p in printer_ids if p in self.states}
+        return {p: self.states[kind, p] for p in printer_ids if (kind, p) in self.states}
 
     def write(self, batch: ResultBatch, before_commit: Callable[[], None] | None = None) -> None:
         if self.fail_writes:
@@ -154,10 +155,10 @@ class FakeStore:
             self.boards.setdefault(r.board.event_id, r)
         self.alarms += batch.alarms
         self.defects += batch.defects
-        for st in batch.diagnosis_states:
-            old = self.states.get(st.printer_id)
+        for st in batch.printer_states:
+            old = self.states.get((st.kind, st.printer_id))
             if old is None or old.last_print_index < st.last_print_index:
-                self.states[st.printer_id] = replace(st)
+                self.states[st.kind, st.printer_id] = replace(st)
 
 
 @dataclass

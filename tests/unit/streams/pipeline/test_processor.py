@@ -14,7 +14,7 @@ from schemas.inspection import BoardInspection
 from streams.pipeline.jobs import BoardJob
 from streams.pipeline.processor import BatchProcessor, OutputTopics
 from streams.pipeline.records import SourceRef
-from streams.pipeline.results import BoardRecord, DiagnosisStateRow
+from streams.pipeline.results import BoardRecord, PrinterStateRow
 from tests.unit.streams.pipeline.fakes import CountingPolicy, FakeModels, FakeScorer, FakeStore, board
 
 T = 3
@@ -172,7 +172,7 @@ def test_diagnosis_state_is_read_from_the_store_and_stored_with_the_boards() -> 
     store = FakeStore()
     # another owner already diagnosed P1 up to board 3, with one board with alarms seen
     before = {"model_version": "m1", "last_print_index": 3, "hot": 1}
-    store.states["P1"] = DiagnosisStateRow("P1", "m1", 3, before)
+    store.states["diagnosis", "P1"] = PrinterStateRow("diagnosis", "P1", "m1", 3, before)
     policy = CountingPolicy()
     processor, published = make(store, policy=policy)
     boards = printer_run("P1", 5, hot={2, 4})
@@ -181,6 +181,6 @@ def test_diagnosis_state_is_read_from_the_store_and_stored_with_the_boards() -> 
     # boards 1-3 were diagnosed before: only 4 and 5 go through the policy; board 4 is the second hot one
     (defect,) = store.defects
     assert (defect.defect, defect.first_print_index) == ("squeegee_blade", 4)
-    assert store.states["P1"].last_print_index == 5
-    assert store.states["P1"].state["hot"] == 2
+    assert store.states["diagnosis", "P1"].last_print_index == 5
+    assert store.states["diagnosis", "P1"].state["hot"] == 2
     assert ("defects", b"P1", defect.to_json()) in published
