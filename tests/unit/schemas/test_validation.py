@@ -306,3 +306,32 @@ def test_pad_count_checked_before_other_columns_are_converted(event: dict[str, A
     err = reject(event)
     assert err.field == "pads.volume_pct"
     assert "has 10 values" in err.problem
+
+
+def test_oversize_message_is_rejected_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    import schemas.validation as validation
+
+    def no_decode(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("json.loads ran on an oversize message")
+
+    monkeypatch.setattr(validation.json, "loads", no_decode)
+    raw = b"[" * (Limits().max_event_bytes + 1)  # one byte over 16 MiB: the broker's limit
+    err = reject(raw)
+    assert (err.field, err.problem) == ("event", f"has {len(raw)} bytes; the limit is {16 * 2**20}")
+
+
+def test_pad_count_is_rejected_before_arrays_are_built(
+    event: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import schemas.validation as validation
+
+    n = Limits().max_pads + 1
+    event["pads"] = {name: ["x"] * n for name in event["pads"]}
+
+    def no_arrays(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a numpy array was built for an event with too many pads")
+
+    monkeypatch.setattr(validation.np, "array", no_arrays)
+    monkeypatch.setattr(validation.np, "fromiter", no_arrays)
+    err = reject(event)
+    assert (err.field, err.problem) == ("pads.pad_id", f"has {n} pads; the limit is 100000 per board")
