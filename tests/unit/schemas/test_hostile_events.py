@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import json
 import random
-import string
 import unicodedata
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +29,7 @@ from schemas.errors import InvalidEvent
 from schemas.inspection import BoardInspection
 from schemas.json_schema import load_json_schema
 from schemas.validation import ID_FIELDS, OPTIONAL_PAD_FIELDS, REQUIRED_PAD_FIELDS, Limits, parse_inspection
+from tests.hostile_events import PRINTABLE, SQL_LOOKING, UNSTORABLE, hostile_records, too_many_pads
 
 SCHEMA = jsonschema.Draft202012Validator(load_json_schema("spi.board_inspection.v1"))
 PAD_FIELDS = (*REQUIRED_PAD_FIELDS, *OPTIONAL_PAD_FIELDS)
@@ -89,27 +89,6 @@ def survives_or_rejects(raw: Any, limits: Limits | None = None) -> BoardInspecti
 
 
 # --------------------------------------------------------------------------- hostile building blocks
-UNSTORABLE = [chr(c) for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))] + [
-    "\ud800",
-    "\udbff",
-    "\udc00",
-    "\udfff",
-]
-SQL_LOOKING = [
-    "'; DROP TABLE boards; --",
-    "' OR '1'='1",
-    '"; DELETE FROM pad_alarms WHERE "1"="1',
-    "$$; SELECT pg_sleep(10); $$",
-    "Robert'); DROP TABLE students;--",
-    "1; COPY boards TO PROGRAM 'id'",
-    "%s",
-    "%(board_id)s",
-    "{0}",
-    "\\'",
-    "E'\\\\x00'",
-    "\\x00",
-    "\\u0000",
-]
 SCHEMA_VERSIONS = [
     "spi.board_inspection.v2",
     "spi.board_inspection.v0",
@@ -142,13 +121,6 @@ hostile_value = st.recursive(
     hostile_scalar,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
     max_leaves=6,
-)
-
-
-# Printable text of every kind a line may send: ASCII, quotes and backslashes, Latin-1 and CJK letters,
-# an emoji (a surrogate pair in JSON), a no-break space, a line separator, a zero-width joiner.
-PRINTABLE = (
-    string.ascii_letters + string.digits + " -_.:/'\"\\%$;()=*" + "ÄÖÜßéñ板子回流\U0001f600\u00a0\u2028\u200d"
 )
 
 
@@ -346,3 +318,22 @@ def test_oversize_messages_and_too_many_pads() -> None:
             assert isinstance(err, BoardInspection)
 
     assert run(oversized(), 1000, check) == 1000
+
+
+def test_the_live_tests_hostile_records_are_all_rejected() -> None:
+    """tests/integration/pipeline/test_hostile_stream.py sends these to the worker: each must be a dead
+    letter, and every kind must occur."""
+    rng = random.Random(12)
+    kinds = set()
+    for seed in range(20):
+        for kind, value in hostile_records(_valid_event(seed), rng, 50):
+            kinds.add(kind)
+            err = survives_or_rejects(b"" if value is None else value)
+            assert isinstance(err, InvalidEvent), kind
+            if kind == "nul_board_id":
+                assert err.field == "board_id"
+                assert "U+0000" in err.problem
+    assert len(kinds) == 21
+    err = survives_or_rejects(too_many_pads(_valid_event(0)))
+    assert isinstance(err, InvalidEvent)
+    assert err.field == "pads.pad_id"
