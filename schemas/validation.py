@@ -110,8 +110,9 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(out) != len(pairs):
         seen: set[str] = set()
         for key, _ in pairs:
-            if key in seen:
-                raise InvalidEvent(key, "appears twice in one JSON object; send each key once")
+            if key in seen:  # a hostile key may be megabytes or control characters: quote it then
+                shown = key if len(key) <= 64 and not _UNSTORABLE.search(key) else _quote(key)
+                raise InvalidEvent(shown, "appears twice in one JSON object; send each key once")
             seen.add(key)
     return out
 

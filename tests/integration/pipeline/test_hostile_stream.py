@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from crrn.model_file import ModelBundle
 from crrn.scoring import Scorer, score_boards
 from schemas.codec import inspection_to_dict, inspection_to_json
-from schemas.messages import DeadLetter, PadAlarm
+from schemas.messages import MAX_DEAD_LETTER_ORIGINAL_BYTES, DeadLetter, PadAlarm
 from tests.hostile_events import hostile_records, too_many_pads
 from tests.integration.pipeline.conftest import Pipeline, fleet_with_truth, read_topic, wait_for
 
@@ -68,10 +68,13 @@ def test_hostile_events_become_dead_letters_and_good_boards_are_untouched(pipeli
         event = poisoned | {"event_id": f"poison-{i}", "board_id": f"B\x00{i}"}
         hostile.append(("nul_board_id", POISONED_PRINTER.encode(), json.dumps(event).encode()))
     hostile.append(("too_many_pads", POISONED_PRINTER.encode(), too_many_pads(poisoned)))
+    # A 13 MB record: valid size for the broker, but its dead letter must be cut to fit the same limit.
+    huge = poisoned | {"event_id": "poison-huge", "board_id": "B\x00huge", "filler": "f" * 13_000_000}
+    hostile.append(("nul_board_id", POISONED_PRINTER.encode(), json.dumps(huge).encode()))
     # Then the generator's mix, each a twin of a good board (same event id unless the kind changes it),
     # under its printer's key (the same partition as the good boards), another key, or none.
     for board in rng.sample(boards, len(boards)):
-        for kind, value in hostile_records(inspection_to_dict(board), rng, (HOSTILE - 13) // len(boards)):
+        for kind, value in hostile_records(inspection_to_dict(board), rng, (HOSTILE - 14) // len(boards)):
             key = rng.choice([board.printer_id.encode(), b"\x00key\xff", None if value else b""])
             hostile.append((kind, key, value))
     while len(hostile) < HOSTILE:
@@ -134,12 +137,17 @@ def test_hostile_events_become_dead_letters_and_good_boards_are_untouched(pipeli
     assert set(by_source) == set(hostile_at)
     for pos, (_, value) in hostile_at.items():
         letter = by_source[pos]
-        assert letter.original == (value or b"")
+        value = value or b""
+        if len(value) > MAX_DEAD_LETTER_ORIGINAL_BYTES:
+            assert letter.original == value[:MAX_DEAD_LETTER_ORIGINAL_BYTES]
+            assert (letter.error_field, "original truncated" in letter.problem) == ("board_id", True)
+        else:
+            assert letter.original == value
         assert letter.source_topic == settings.topic_inspections
         assert letter.error_field
         assert letter.problem
     nul = [by_source[pos] for pos, (_, v) in hostile_at.items() if v is not None and b"B\\u0000" in v]
-    assert len(nul) == 12
+    assert len(nul) == 13
     assert {(d.error_field, "U+0000" in d.problem) for d in nul} == {("board_id", True)}
 
     # The good boards: stored once each, scored, alarmed exactly as offline scoring of them alone.

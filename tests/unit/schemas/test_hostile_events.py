@@ -73,6 +73,7 @@ def survives_or_rejects(raw: Any, limits: Limits | None = None) -> BoardInspecti
     if err is not None:
         assert isinstance(err.field, str), err
         assert err.field, err
+        assert len(err.field) <= 100, err.field[:200]
         assert isinstance(err.problem, str), err
         assert err.problem, err
         assert len(err.problem) <= MAX_PROBLEM_CHARS, err.problem[:200]

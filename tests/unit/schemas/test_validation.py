@@ -335,3 +335,13 @@ def test_pad_count_is_rejected_before_arrays_are_built(
     monkeypatch.setattr(validation.np, "fromiter", no_arrays)
     err = reject(event)
     assert (err.field, err.problem) == ("pads.pad_id", f"has {n} pads; the limit is 100000 per board")
+
+
+def test_duplicate_hostile_keys_are_quoted_in_the_field() -> None:
+    long_key = "k" * 10_000
+    err = reject(f'{{"{long_key}": 1, "{long_key}": 2}}')
+    assert len(err.field) < 100
+    assert err.field.startswith("'kkk")
+    err = reject('{"a\\u0000": 1, "a\\u0000": 2}')
+    assert err.field == "'a\\x00'"
+    assert "twice" in err.problem
