@@ -27,7 +27,8 @@ SECRET_PATTERNS = {
     ),
 }
 URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@'\"]+:([^@\s'\"/]+)@")
-# Placeholders, not secrets: compose defaults (`${SPI_WRITER_PASSWORD:-writer}`), the redacted form,
+# Placeholders, not secrets: compose defaults (`${SPI_WRITER_PASSWORD:-writer}`), f-string / format
+# templates (`{db_secret}`: filled at run time), the redacted form,
 # the usage text's `[:PASSWORD]`, and the redaction tests' examples.
 PLACEHOLDER_PASSWORDS = {"***", "PASSWORD]", "p", "p%40ss", "s3cret", "secret", "hunter2-db"}
 
@@ -50,7 +51,7 @@ def secrets_in(text: str) -> list[str]:
     found = [what for what, pattern in SECRET_PATTERNS.items() if pattern.search(text)]
     for match in URL_PASSWORD.finditer(text):
         password = match.group(1)
-        if password not in PLACEHOLDER_PASSWORDS and not password.startswith("${"):
+        if password not in PLACEHOLDER_PASSWORDS and not password.startswith(("${", "{")):  # or a template
             found.append(f"password in URL ({match.group(0)[:40]}...)")
     return found
 
@@ -70,6 +71,7 @@ def test_the_secret_patterns_fire() -> None:
     assert secrets_in('KAFKA_SASL_PASSWORD = "' + 'correct-horse-battery"') == ["password assignment"]
     assert secrets_in("postgresql+psycopg://spi_writer:${SPI_WRITER_PASSWORD:-writer}@postgres/db") == []
     assert secrets_in("postgresql+psycopg://admin:***@db.example:6543/spi_crrn") == []
+    assert secrets_in('f"postgresql://w:{secret}@h/d"') == []
 
 
 def _unsafe_loads(source: str) -> list[str]:
