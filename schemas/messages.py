@@ -367,6 +367,11 @@ class DefectEvent:
         )
 
 
+# The dead-letter topic has the broker's 16 MiB message limit and base64 grows bytes by 4/3: originals up
+# to 8 MiB (10.7 MiB of base64, more than a 100,000-pad board) are kept verbatim, longer ones truncated.
+MAX_DEAD_LETTER_ORIGINAL_BYTES = 8 * 2**20
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     """A rejected input message kept verbatim (base64) with the reason and where it came from."""
@@ -384,10 +389,20 @@ class DeadLetter:
     def from_error(
         cls, raw: bytes, error: InvalidEvent, topic: str, partition: int, offset: int, received_at: datetime
     ) -> DeadLetter:
+        """The letter of a rejected record. An original over `MAX_DEAD_LETTER_ORIGINAL_BYTES` is kept
+        truncated (the problem says so): in full its base64 would not fit the broker's message limit, and
+        a letter the broker refuses would stall its partition."""
+        problem = error.problem
+        if len(raw) > MAX_DEAD_LETTER_ORIGINAL_BYTES:
+            problem += (
+                f" (original truncated to its first {MAX_DEAD_LETTER_ORIGINAL_BYTES} of {len(raw)} bytes"
+                " for the dead-letter topic)"
+            )
+            raw = raw[:MAX_DEAD_LETTER_ORIGINAL_BYTES]
         return cls(
             original_b64=base64.b64encode(raw).decode("ascii"),
             error_field=error.field,
-            problem=error.problem,
+            problem=problem,
             source_topic=topic,
             source_partition=partition,
             source_offset=offset,

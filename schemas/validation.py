@@ -13,9 +13,19 @@ unicode strings); those are checked the same way and copied.
 Documented bounds (see `Limits`; JSON Schema documents in `schemas/json/` state the same numbers):
     volume_pct in [0, 1000] (% of the aperture volume), area_pct in [0, 1000] (% of the aperture area),
     height_um in [0, 2000], size_x_mm / size_y_mm in (0, 100], x_mm / y_mm in [-1000, 1000],
-    offset_x_um / offset_y_um in [-5000, 5000], ids and shape names 1..200 characters,
-    1..100_000 pads per board, print_index an integer in [0, 2**63 - 1],
-    inspected_at RFC 3339 with a timezone (`Z` or `+hh:mm`).
+    offset_x_um / offset_y_um in [-5000, 5000], the six ids 1..128 characters, pad ids and shape names
+    1..64 characters, 1..100_000 pads per board, print_index an integer in [0, 2**63 - 1],
+    inspected_at RFC 3339 with a timezone (`Z` or `+hh:mm`), at most 16 MiB per event (the broker's
+    message limit; bytes for bytes input, characters for str input).
+
+Text that reaches PostgreSQL or a Kafka key (every id, pad id and shape) must be storable: no C0
+control character (U+0000-U+001F, NUL and tab included), no DEL (U+007F), no C1 control character
+(U+0080-U+009F), and no lone surrogate (U+D800-U+DFFF, which a JSON `\ud800` escape can produce and
+which cannot be encoded as UTF-8). PostgreSQL `text` refuses NUL outright, so without this check one
+such event would fail the database write of every board stored in the same batch.
+
+The order of the checks bounds the work a hostile event can cause: the byte size before UTF-8 and
+JSON decoding, the pad count and every pad array's type and length before any numpy array is built.
 """
 
 from __future__ import annotations
@@ -56,13 +66,20 @@ RFC3339 = re.compile(
 _NUMBER_TYPES = frozenset({float, int, np.float64, np.float32, np.int64, np.int32})
 
 
+# Characters no stored text may hold (module docstring): C0, DEL, C1 and the surrogate range.
+_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Error messages quote at most this many characters of a bad value (a hostile value may be megabytes).
+_QUOTE_CHARS = 60
+
+
 @dataclass(frozen=True)
 class Limits:
     """Bounds an event must respect; the defaults are the documented contract of v1."""
 
     max_pads: int = 100_000
-    max_id_chars: int = 200
-    max_event_bytes: int = 64 * 2**20
+    max_id_chars: int = 128  # event/line/printer/inspector/recipe/board ids (UUIDs, serials, names)
+    max_pad_id_chars: int = 64  # pad ids and aperture shapes (designator-pin, e.g. "U12-144")
+    max_event_bytes: int = 16 * 2**20  # = the broker's message.max.bytes (streams/kafka/connection.py)
     volume_pct_max: float = 1000.0
     area_pct_max: float = 1000.0
     height_um_max: float = 2000.0
@@ -93,8 +110,9 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(out) != len(pairs):
         seen: set[str] = set()
         for key, _ in pairs:
-            if key in seen:
-                raise InvalidEvent(key, "appears twice in one JSON object; send each key once")
+            if key in seen:  # a hostile key may be megabytes or control characters: quote it then
+                shown = key if len(key) <= 64 and not _UNSTORABLE.search(key) else _quote(key)
+                raise InvalidEvent(shown, "appears twice in one JSON object; send each key once")
             seen.add(key)
     return out
 
@@ -121,6 +139,10 @@ def _load(raw: bytes | bytearray | memoryview | str | dict[str, Any], limits: Li
         ) from None
     except RecursionError:
         raise InvalidEvent("event", "is nested too deeply; send a flat event object") from None
+    except ValueError as exc:  # e.g. an integer literal of more than 4300 digits (sys.int_info)
+        raise InvalidEvent(
+            "event", f"holds a value the JSON reader refuses ({exc}); send plain numbers"
+        ) from None
 
 
 def _required(obj: dict[str, Any], name: str, what: str) -> Any:
@@ -132,6 +154,32 @@ def _required(obj: dict[str, Any], name: str, what: str) -> Any:
     return value
 
 
+def _quote(value: Any) -> str:
+    """repr of a value for an error message, cut to `_QUOTE_CHARS` characters."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length()} bits"  # str() of a huge int is slow or refused
+    text = repr(value)
+    return text if len(text) <= _QUOTE_CHARS else text[:_QUOTE_CHARS] + "..."
+
+
+def _too_long(field: str, n_chars: int, limit: int) -> InvalidEvent:
+    return InvalidEvent(field, f"has {n_chars} characters; the limit is {limit}; send a shorter id")
+
+
+def _unstorable(field: str, text: str, position: int) -> InvalidEvent:
+    """The error for a character `_UNSTORABLE` matched at `position` of `text`."""
+    code = ord(text[position])
+    if 0xD800 <= code <= 0xDFFF:
+        what = f"a lone surrogate U+{code:04X} at character {position} (not encodable as UTF-8)"
+    else:
+        what = f"the control character U+{code:04X} at character {position}"
+    return InvalidEvent(
+        field,
+        f"contains {what}; send printable UTF-8 text"
+        " (no NUL, tab, newline or other C0/C1 control character, DEL or lone surrogate)",
+    )
+
+
 def _id(obj: dict[str, Any], name: str, limits: Limits) -> str:
     value = _required(obj, name, "a non-empty string")
     if not isinstance(value, str):
@@ -139,8 +187,11 @@ def _id(obj: dict[str, Any], name: str, limits: Limits) -> str:
     if not value:
         raise InvalidEvent(name, "is empty; send a non-empty string")
     if len(value) > limits.max_id_chars:
-        raise InvalidEvent(name, f"has {len(value)} characters; the limit is {limits.max_id_chars}")
-    return value
+        raise _too_long(name, len(value), limits.max_id_chars)
+    bad = _UNSTORABLE.search(value)
+    if bad is not None:
+        raise _unstorable(name, value, bad.start())
+    return str(value)  # a str subclass becomes a plain str
 
 
 def _print_index(obj: dict[str, Any]) -> int:
@@ -149,13 +200,13 @@ def _print_index(obj: dict[str, Any]) -> int:
         raise InvalidEvent("print_index", "is a boolean; send an integer >= 0")
     if isinstance(value, float | np.floating):
         if not math.isfinite(value) or not float(value).is_integer():
-            raise InvalidEvent("print_index", f"is {value!r}; send an integer >= 0")
+            raise InvalidEvent("print_index", f"is {_quote(value)}; send an integer >= 0")
         value = int(value)
     if not isinstance(value, int | np.integer):
         raise InvalidEvent("print_index", f"is a {json_kind(value)}; send an integer >= 0")
     value = int(value)
     if value < 0 or value > MAX_PRINT_INDEX:
-        raise InvalidEvent("print_index", f"is {value}; send an integer in [0, 2**63 - 1]")
+        raise InvalidEvent("print_index", f"is {_quote(value)}; send an integer in [0, 2**63 - 1]")
     return value
 
 
@@ -168,8 +219,8 @@ def parse_timestamp(value: Any, name: str = "inspected_at") -> datetime:
         return value
     if not isinstance(value, str):
         raise InvalidEvent(name, f"is a {json_kind(value)}; send {what}")
-    if len(value) > 64 or not RFC3339.match(value):
-        raise InvalidEvent(name, f"is {value[:64]!r}; send {what}")
+    if len(value) > 64 or not RFC3339.fullmatch(value):  # fullmatch: `$` would allow a trailing newline
+        raise InvalidEvent(name, f"is {_quote(value)}; send {what}")
     try:
         return datetime.fromisoformat(value.upper())
     except ValueError as exc:
@@ -180,9 +231,9 @@ def _direction(obj: dict[str, Any]) -> Any:
     value = obj.get("squeegee_direction")
     if value is None:
         return None
-    if value not in SQUEEGEE_DIRECTIONS or not isinstance(value, str):
-        raise InvalidEvent("squeegee_direction", f"is {value!r}; send 'forward', 'backward' or omit it")
-    return value
+    if not isinstance(value, str) or value not in SQUEEGEE_DIRECTIONS:
+        raise InvalidEvent("squeegee_direction", f"is {_quote(value)}; send 'forward', 'backward' or omit it")
+    return str(value)
 
 
 def _first(mask: np.ndarray) -> int:
@@ -197,64 +248,66 @@ def _locate_bad_type(field: str, values: list[Any], allowed: frozenset[type], wh
     return InvalidEvent(f"{field}[{i}]", f"is a {json_kind(values[i])}; send {what}")
 
 
-def _as_list_or_array(field: str, value: Any, what: str) -> list[Any] | np.ndarray:
+def _column(
+    field: str, value: Any, what: str, n_pads: int | None
+) -> list[Any] | tuple[Any, ...] | np.ndarray:
+    """The raw column, its type and length checked before anything is copied or converted."""
     if isinstance(value, np.ndarray):
         if value.ndim != 1:
             raise InvalidEvent(field, f"is a {value.ndim}-D array; send a flat array of {what}")
-        return value.tolist() if value.dtype.kind == "O" else value
-    if isinstance(value, list | tuple):
-        return list(value)
-    raise InvalidEvent(field, f"is a {json_kind(value)}; send an array of {what}")
-
-
-def _check_length(field: str, n_values: int, n_pads: int) -> None:
-    if n_values != n_pads:
+    elif not isinstance(value, list | tuple):
+        raise InvalidEvent(field, f"is a {json_kind(value)}; send an array of {what}")
+    if n_pads is not None and len(value) != n_pads:
         raise InvalidEvent(
-            field, f"has {n_values} values but pads.pad_id has {n_pads}; send equal-length arrays"
+            field, f"has {len(value)} values but pads.pad_id has {n_pads}; send equal-length arrays"
         )
+    return value
 
 
-def _string_array(field: str, value: Any, n_pads: int | None, limits: Limits) -> np.ndarray:
-    """(P,) unicode array; every string non-empty and at most `max_id_chars` long."""
-    values = _as_list_or_array(field, value, "strings")
-    if n_pads is not None:
-        _check_length(field, len(values), n_pads)
-    if isinstance(values, np.ndarray):
-        if values.dtype.kind != "U":
-            raise InvalidEvent(f"{field}[0]", f"is an array of {values.dtype}; send strings")
-        lengths = np.char.str_len(values)
-        arr = values.copy()
-    else:
-        if set(map(type, values)) - {str, np.str_}:
-            raise _locate_bad_type(field, values, frozenset({str, np.str_}), "a string")
-        lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
-        arr = None
-    bad = (lengths == 0) | (lengths > limits.max_id_chars)
+def _string_array(field: str, value: list[Any] | tuple[Any, ...] | np.ndarray, max_chars: int) -> np.ndarray:
+    """(P,) unicode array; every string non-empty, at most `max_chars` long and storable text.
+
+    The storability check runs one C-level regex search over the joined column (no per-pad Python
+    loop); a hit's position maps back to its pad through the cumulative lengths.
+    """
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "O":
+            value = value.tolist()
+        elif value.dtype.kind == "U":
+            value = value.tolist()  # numpy strips trailing NULs itself; the rest is checked as for lists
+        else:
+            raise InvalidEvent(f"{field}[0]", f"is an array of {value.dtype}; send strings")
+    if set(map(type, value)) - {str, np.str_}:
+        raise _locate_bad_type(field, list(value), frozenset({str, np.str_}), "a string")
+    lengths = np.fromiter(map(len, value), dtype=np.int64, count=len(value))  # (P,)
+    bad = (lengths == 0) | (lengths > max_chars)
     if bad.any():
         i = _first(bad)
         if lengths[i] == 0:
             raise InvalidEvent(f"{field}[{i}]", "is empty; send a non-empty string")
-        raise InvalidEvent(
-            f"{field}[{i}]", f"has {lengths[i]} characters; the limit is {limits.max_id_chars}"
-        )
-    if arr is None:
-        arr = np.array(values, dtype=str)
-    return arr
+        raise _too_long(f"{field}[{i}]", int(lengths[i]), max_chars)
+    hit = _UNSTORABLE.search("".join(value))
+    if hit is not None:
+        ends = np.cumsum(lengths)  # (P,) end of each string in the joined text
+        i = int(np.searchsorted(ends, hit.start(), side="right"))
+        raise _unstorable(f"{field}[{i}]", str(value[i]), hit.start() - int(ends[i] - lengths[i]))
+    return np.array(value, dtype=str)
 
 
-def _number_array(field: str, value: Any, n_pads: int, lo: float, hi: float, lo_open: bool) -> np.ndarray:
+def _number_array(
+    field: str, value: list[Any] | tuple[Any, ...] | np.ndarray, lo: float, hi: float, lo_open: bool
+) -> np.ndarray:
     """(P,) float64 array, finite, inside [lo, hi] (or (lo, hi] when `lo_open`)."""
-    values = _as_list_or_array(field, value, "numbers")
-    _check_length(field, len(values), n_pads)
-    if isinstance(values, np.ndarray):
-        if values.dtype.kind == "b":
+    if isinstance(value, np.ndarray) and value.dtype.kind != "O":
+        if value.dtype.kind == "b":
             raise InvalidEvent(f"{field}[0]", "is a boolean; send a number")
-        if values.dtype.kind not in "iuf":
-            raise InvalidEvent(f"{field}[0]", f"is an array of {values.dtype}; send numbers")
-        arr = np.array(values, dtype=np.float64)
+        if value.dtype.kind not in "iuf":
+            raise InvalidEvent(f"{field}[0]", f"is an array of {value.dtype}; send numbers")
+        arr = np.array(value, dtype=np.float64)
     else:
+        values = value.tolist() if isinstance(value, np.ndarray) else value
         if set(map(type, values)) - _NUMBER_TYPES:
-            raise _locate_bad_type(field, values, _NUMBER_TYPES, "a number")
+            raise _locate_bad_type(field, list(values), _NUMBER_TYPES, "a number")
         try:
             arr = np.array(values, dtype=np.float64)
         except OverflowError:
@@ -272,6 +325,9 @@ def _number_array(field: str, value: Any, n_pads: int, lo: float, hi: float, lo_
     return arr
 
 
+_STRING_PAD_FIELDS = frozenset({"pad_id", "shape"})
+
+
 def _pads(obj: dict[str, Any], limits: Limits) -> PadArrays:
     pads = _required(obj, "pads", "an object of equal-length pad arrays")
     if not isinstance(pads, dict):
@@ -279,32 +335,34 @@ def _pads(obj: dict[str, Any], limits: Limits) -> PadArrays:
     for name in REQUIRED_PAD_FIELDS:
         if pads.get(name) is None:
             raise InvalidEvent(f"pads.{name}", "is missing; send an array with one value per pad")
-    raw_ids = _as_list_or_array("pads.pad_id", pads["pad_id"], "strings")
-    n = len(raw_ids)
+    # The pad count, then every column's type and length, before any array is built.
+    n = len(_column("pads.pad_id", pads["pad_id"], "strings", None))
     if n == 0:
         raise InvalidEvent("pads.pad_id", "is empty; a board needs at least one pad")
     if n > limits.max_pads:
         raise InvalidEvent("pads.pad_id", f"has {n} pads; the limit is {limits.max_pads} per board")
-    pad_id = _string_array("pads.pad_id", raw_ids, None, limits)
+    raw = {
+        name: _column(f"pads.{name}", pads[name], "strings" if name in _STRING_PAD_FIELDS else "numbers", n)
+        for name in (*REQUIRED_PAD_FIELDS, *OPTIONAL_PAD_FIELDS)
+        if pads.get(name) is not None
+    }
+    pad_id = _string_array("pads.pad_id", raw["pad_id"], limits.max_pad_id_chars)
     _check_unique("pads.pad_id", pad_id)
     pos, size = limits.position_mm_abs_max, limits.size_mm_max
     columns: dict[str, np.ndarray | None] = {
         "pad_id": pad_id,
-        "x_mm": _number_array("pads.x_mm", pads["x_mm"], n, -pos, pos, False),
-        "y_mm": _number_array("pads.y_mm", pads["y_mm"], n, -pos, pos, False),
-        "size_x_mm": _number_array("pads.size_x_mm", pads["size_x_mm"], n, 0.0, size, True),
-        "size_y_mm": _number_array("pads.size_y_mm", pads["size_y_mm"], n, 0.0, size, True),
-        "shape": _string_array("pads.shape", pads["shape"], n, limits),
-        "volume_pct": _number_array(
-            "pads.volume_pct", pads["volume_pct"], n, 0.0, limits.volume_pct_max, False
-        ),
-        "height_um": _number_array("pads.height_um", pads["height_um"], n, 0.0, limits.height_um_max, False),
-        "area_pct": _number_array("pads.area_pct", pads["area_pct"], n, 0.0, limits.area_pct_max, False),
+        "x_mm": _number_array("pads.x_mm", raw["x_mm"], -pos, pos, False),
+        "y_mm": _number_array("pads.y_mm", raw["y_mm"], -pos, pos, False),
+        "size_x_mm": _number_array("pads.size_x_mm", raw["size_x_mm"], 0.0, size, True),
+        "size_y_mm": _number_array("pads.size_y_mm", raw["size_y_mm"], 0.0, size, True),
+        "shape": _string_array("pads.shape", raw["shape"], limits.max_pad_id_chars),
+        "volume_pct": _number_array("pads.volume_pct", raw["volume_pct"], 0.0, limits.volume_pct_max, False),
+        "height_um": _number_array("pads.height_um", raw["height_um"], 0.0, limits.height_um_max, False),
+        "area_pct": _number_array("pads.area_pct", raw["area_pct"], 0.0, limits.area_pct_max, False),
     }
     off = limits.offset_um_abs_max
     for name in OPTIONAL_PAD_FIELDS:
-        value = pads.get(name)
-        columns[name] = None if value is None else _number_array(f"pads.{name}", value, n, -off, off, False)
+        columns[name] = _number_array(f"pads.{name}", raw[name], -off, off, False) if name in raw else None
     for arr in columns.values():
         if arr is not None:
             arr.flags.writeable = False
@@ -334,7 +392,9 @@ def parse_inspection(
         raise InvalidEvent("event", f"is a JSON {json_kind(obj)}; send one JSON object per event")
     schema = _required(obj, "schema", f"{SCHEMA_V1!r}")
     if schema != SCHEMA_V1:
-        raise InvalidEvent("schema", f"is {schema!r}, an unknown version; this reader accepts {SCHEMA_V1!r}")
+        raise InvalidEvent(
+            "schema", f"is {_quote(schema)}, an unknown version; this reader accepts {SCHEMA_V1!r}"
+        )
     ids = {name: _id(obj, name, limits) for name in ID_FIELDS}
     print_index = _print_index(obj)
     inspected_at = parse_timestamp(_required(obj, "inspected_at", "an RFC 3339 timestamp"))

@@ -171,7 +171,8 @@ class LocalPostgres:
             for role, options in roles.items():
                 exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
                 if not exists:
-                    conn.execute(sql.SQL("CREATE ROLE {} " + options).format(sql.Identifier(role)))
+                    # options are the fixed keywords above, composed as SQL, never a value
+                    conn.execute(sql.SQL("CREATE ROLE {} {}").format(sql.Identifier(role), sql.SQL(options)))
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
             if not exists:
                 conn.execute(

@@ -160,3 +160,49 @@ def test_only_one_active_model_version(populated) -> None:
             conn.execute(insert, {"v": "v2"})
     finally:
         engine.dispose()
+
+
+RAW_TABLES = {
+    "board_inspections", "anomaly_maps", "pad_alarms", "printers", "defect_classifications",
+    "model_versions", "stream_checkpoints", "diagnosis_state",
+}  # fmt: skip
+RIGHTS = text(
+    """SELECT c.relname, c.relkind, p.priv, has_table_privilege(current_user, c.oid, p.priv) AS granted
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'])
+            AS p(priv)
+       WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')"""
+)
+
+
+def _rights(url: str) -> tuple[dict[str, str], set[tuple[str, str]], bool]:
+    """(relation -> kind, the (relation, right) pairs granted, CREATE on schema public) for the URL's role."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(RIGHTS).all()
+            create = conn.execute(text("SELECT has_schema_privilege('public', 'CREATE')")).scalar_one()
+    finally:
+        engine.dispose()
+    kinds = {r.relname: r.relkind for r in rows}
+    return kinds, {(r.relname, r.priv) for r in rows if r.granted}, bool(create)
+
+
+def test_reporter_may_only_read_the_views(populated) -> None:
+    """Every relation of the schema, the ones later migrations add included: the reporter reads views
+    and nothing else, and cannot create anything."""
+    kinds, granted, create = _rights(populated.reporter)
+    assert set(kinds) >= RAW_TABLES | {"v_printer_summary", "v_pad_alarms", "v_board_scores", "v_defects"}
+    views = {name for name, kind in kinds.items() if kind in ("v", "m")}
+    assert granted == {(view, "SELECT") for view in views}
+    assert not create
+
+
+def test_writer_may_not_delete_truncate_or_create(populated) -> None:
+    kinds, granted, create = _rights(populated.writer)
+    tables = {name for name, kind in kinds.items() if kind in ("r", "p")} - {"alembic_version"}
+    assert tables >= RAW_TABLES
+    assert {(t, right) for t, right in granted if t in tables} == {
+        (t, right) for t in tables for right in ("SELECT", "INSERT", "UPDATE")
+    }
+    assert not create

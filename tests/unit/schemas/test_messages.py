@@ -123,3 +123,20 @@ def test_pad_alarm_optional_fields_stay_optional(event: dict[str, Any]) -> None:
     for field, bad in (("alarm_type", "drift"), ("evidence_boards", -1), ("evidence_limit", 0.0)):
         with pytest.raises(InvalidEvent, match=f"pads\\[0\\].{field}"):
             PadAlarm.from_dict(wire | {"pads": [wire["pads"][0] | {field: bad}]})
+
+
+def test_dead_letter_of_a_huge_record_fits_the_broker_limit() -> None:
+    from schemas.messages import MAX_DEAD_LETTER_ORIGINAL_BYTES
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    small = DeadLetter.from_error(b"x" * 10, InvalidEvent("event", "bad"), "t", 0, 1, at)
+    assert (small.original, small.problem) == (b"x" * 10, "bad")
+    raw = b"y" * (16 * 2**20)  # the largest record the broker accepts
+    letter = DeadLetter.from_error(raw, InvalidEvent("event", "bad"), "t", 0, 1, at)
+    assert letter.original == raw[:MAX_DEAD_LETTER_ORIGINAL_BYTES]
+    assert (
+        letter.problem
+        == f"bad (original truncated to its first 8388608 of {len(raw)} bytes for the dead-letter topic)"
+    )
+    assert len(letter.to_json()) < 16 * 2**20 - 1024
+    assert DeadLetter.from_dict(json.loads(letter.to_json())) == letter

@@ -202,3 +202,146 @@ def test_validate_lines_reports_line_numbers(event: dict[str, Any]) -> None:
     lines = [good, "", json.dumps(event), "oops"]
     results = [(n, isinstance(r, InvalidEvent)) for n, r in validate_lines(lines)]
     assert results == [(1, False), (3, True), (4, True)]
+
+
+UNSTORABLE = ["\x00", "\x01", "\t", "\n", "\x1f", "\x7f", "\x80", "\x9f", "\ud800", "\udfff"]
+
+
+@pytest.mark.parametrize(
+    "name", ["event_id", "line_id", "printer_id", "inspector_id", "recipe_id", "board_id"]
+)
+@pytest.mark.parametrize("char", UNSTORABLE)
+def test_ids_with_unstorable_characters_are_rejected(event: dict[str, Any], name: str, char: str) -> None:
+    event[name] = f"ab{char}cd"
+    err = reject(json.dumps(event))  # json.dumps escapes them: \u0000, \ud800 as the stream receives
+    assert err.field == name
+    assert f"U+{ord(char):04X} at character 2" in err.problem
+    assert "send printable UTF-8 text" in err.problem
+
+
+@pytest.mark.parametrize("name", ["pad_id", "shape"])
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\x85", "\udc00"])
+def test_pad_strings_with_unstorable_characters_name_the_pad(
+    event: dict[str, Any], name: str, char: str
+) -> None:
+    event["pads"][name] = ["C1-1", "C1-2", "U1-1"] if name == "pad_id" else ["a", "bb", "cc"]
+    event["pads"][name][2] = "xy" + char  # a trailing NUL too: numpy would silently strip it
+    err = reject(json.dumps(event))
+    assert err.field == f"pads.{name}[2]"
+    assert f"U+{ord(char):04X} at character 2" in err.problem
+
+
+def test_unstorable_character_located_on_a_large_board() -> None:
+    n = 50_000
+    pads = {
+        "pad_id": [f"P{i}" for i in range(n)],
+        "x_mm": [0.0] * n, "y_mm": [0.0] * n, "size_x_mm": [1.0] * n, "size_y_mm": [1.0] * n,
+        "shape": ["chip"] * n, "volume_pct": [100.0] * n, "height_um": [100.0] * n, "area_pct": [100.0] * n,
+    }  # fmt: skip
+    pads["pad_id"][31_337] = "P31\x00337"
+    event = {"schema": "spi.board_inspection.v1", "print_index": 1, "inspected_at": "2024-05-01T08:30:00Z"}
+    event |= {name: "x" for name in ("event_id", "line_id", "printer_id", "inspector_id", "recipe_id")}
+    event |= {"board_id": "b", "pads": pads}
+    err = reject(json.dumps(event))
+    assert err.field == "pads.pad_id[31337]"
+    assert "U+0000 at character 3" in err.problem
+
+
+def test_numpy_string_columns_are_checked(event: dict[str, Any]) -> None:
+    event["pads"]["shape"] = np.array(["a", "b\x07", "c"])
+    assert reject(event).field == "pads.shape[1]"
+
+
+def test_printable_unicode_ids_pass(event: dict[str, Any]) -> None:
+    event["board_id"] = "Platine-Ü-板-\U0001f600 ' OR 1=1; --"
+    event["pads"]["pad_id"] = ["C1-1", "C1-2", "U1-1 ä"]
+    board = parse_inspection(json.dumps(event))
+    assert board.board_id == event["board_id"]
+    assert board.pads.pad_id[2] == "U1-1 ä"
+
+
+def test_length_limits(event: dict[str, Any]) -> None:
+    event["board_id"] = "b" * 128
+    event["pads"]["pad_id"] = ["p" * 64, "C1-2", "U1-1"]
+    assert parse_inspection(event).board_id == "b" * 128
+    event["board_id"] = "b" * 129
+    err = reject(event)
+    assert (err.field, err.problem) == ("board_id", "has 129 characters; the limit is 128; send a shorter id")
+    event["board_id"] = "b"
+    event["pads"]["pad_id"][1] = "p" * 65
+    assert reject(event).field == "pads.pad_id[1]"
+
+
+def test_deep_nesting_is_an_invalid_event(event: dict[str, Any]) -> None:
+    for raw in ("[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000):
+        err = reject(raw)
+        assert (err.field, "nested too deeply" in err.problem) == ("event", True)
+    text = json.dumps(event)[:-1] + ', "extra": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    assert "nested too deeply" in reject(text).problem
+
+
+def test_integer_literal_too_long_for_python_is_an_invalid_event(event: dict[str, Any]) -> None:
+    text = json.dumps(event).replace('"print_index": 7', '"print_index": ' + "9" * 5000)
+    err = reject(text)
+    assert err.field == "event"
+    assert "refuses" in err.problem
+
+
+def test_huge_values_are_not_echoed(event: dict[str, Any]) -> None:
+    for name, value in (("schema", "v" * 1_000_000), ("squeegee_direction", "s" * 1_000_000)):
+        err = reject(dict(event, **{name: value}))
+        assert err.field == name
+        assert len(err.problem) < 200
+    err = reject(dict(event, print_index=10**5000))
+    assert "integer of" in err.problem
+
+
+def test_timestamp_with_trailing_newline_is_rejected(event: dict[str, Any]) -> None:
+    event["inspected_at"] = "2024-05-01T08:30:00Z\n"
+    assert reject(event).field == "inspected_at"
+
+
+def test_pad_count_checked_before_other_columns_are_converted(event: dict[str, Any]) -> None:
+    event["pads"]["volume_pct"] = ["not a number"] * 10  # a wrong length is reported, not the type
+    err = reject(event)
+    assert err.field == "pads.volume_pct"
+    assert "has 10 values" in err.problem
+
+
+def test_oversize_message_is_rejected_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    import schemas.validation as validation
+
+    def no_decode(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("json.loads ran on an oversize message")
+
+    monkeypatch.setattr(validation.json, "loads", no_decode)
+    raw = b"[" * (Limits().max_event_bytes + 1)  # one byte over 16 MiB: the broker's limit
+    err = reject(raw)
+    assert (err.field, err.problem) == ("event", f"has {len(raw)} bytes; the limit is {16 * 2**20}")
+
+
+def test_pad_count_is_rejected_before_arrays_are_built(
+    event: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import schemas.validation as validation
+
+    n = Limits().max_pads + 1
+    event["pads"] = {name: ["x"] * n for name in event["pads"]}
+
+    def no_arrays(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a numpy array was built for an event with too many pads")
+
+    monkeypatch.setattr(validation.np, "array", no_arrays)
+    monkeypatch.setattr(validation.np, "fromiter", no_arrays)
+    err = reject(event)
+    assert (err.field, err.problem) == ("pads.pad_id", f"has {n} pads; the limit is 100000 per board")
+
+
+def test_duplicate_hostile_keys_are_quoted_in_the_field() -> None:
+    long_key = "k" * 10_000
+    err = reject(f'{{"{long_key}": 1, "{long_key}": 2}}')
+    assert len(err.field) < 100
+    assert err.field.startswith("'kkk")
+    err = reject('{"a\\u0000": 1, "a\\u0000": 2}')
+    assert err.field == "'a\\x00'"
+    assert "twice" in err.problem

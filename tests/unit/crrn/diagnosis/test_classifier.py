@@ -74,3 +74,29 @@ def test_it_learns_a_position_only_task() -> None:
         opt.step()
     accuracy = ((model.probabilities(x) > 0.5).float() == y).all(dim=1).float().mean()
     assert accuracy > 0.95
+
+
+class _Exploit:
+    """Unpickling it would run `_run` (a file that tries to execute code on load)."""
+
+    ran = False
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return (_Exploit._run, ())
+
+    @staticmethod
+    def _run() -> None:
+        _Exploit.ran = True
+
+
+def test_classifier_file_with_a_pickled_object_is_refused_without_running_it(tmp_path: Path) -> None:
+    import pickle
+
+    model = DefectClassifier(ClassifierConfig(input_size=16, width=4))
+    path = save_classifier(tmp_path / "c.pt", model, {"crrn_model_version": "v1", "window_length": 3})
+    payload = torch.load(path, weights_only=True)
+    payload["metadata"]["x"] = _Exploit()
+    torch.save(payload, path)
+    with pytest.raises(pickle.UnpicklingError):
+        load_classifier(path)
+    assert not _Exploit.ran
