@@ -51,7 +51,7 @@ def broker_credentials(settings: Settings) -> Any:
     if protocol.startswith("SASL"):
         return faust.SASLCredentials(
             username=settings.kafka_sasl_username,
-            password=settings.kafka_sasl_password,
+            password=settings.kafka_sasl_password.get_secret_value(),
             mechanism=settings.kafka_sasl_mechanism,
             ssl_context=ssl_context,
         )
