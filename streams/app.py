@@ -288,9 +288,14 @@ class PipelineWorker:
         if state is None:
             return PartitionSnapshot(tp.partition, 0, 0, None)
         highwater = self._highwater(tp)
-        base = state.committed_offset if state.committed_offset is not None else state.ledger.next_offset
-        lag = None if highwater is None or base is None else max(0, highwater - base)
-        return PartitionSnapshot(tp.partition, state.buffered_boards, state.ledger.pending_count, lag)
+        read, committed = state.ledger.next_offset, state.committed_offset
+        return PartitionSnapshot(
+            tp.partition,
+            state.buffered_boards,
+            state.ledger.pending_count,
+            lag=None if highwater is None or read is None else max(0, highwater - read),
+            committed_lag=None if highwater is None or committed is None else max(0, highwater - committed),
+        )
 
     def snapshot(self) -> WorkerSnapshot:
         """The state the metrics collector reports (call on the event loop)."""
@@ -316,7 +321,9 @@ class PipelineWorker:
         except TimeoutError:
             return f"no answer within {DATABASE_PROBE_TIMEOUT_S:.0f} s"
         except Exception as exc:
-            return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
+            first_line = (str(cause).strip().splitlines() or [""])[0]
+            return f"{type(cause).__name__}: {first_line}"
         return None
 
     async def not_ready_reasons(self) -> list[str]:

@@ -6,7 +6,9 @@ Two kinds of series:
   defect events per printer;
 - read when scraped (`WorkerCollector`, from a `WorkerSnapshot` the Faust adapter builds on the event
   loop, the thread that owns that state): records in, valid boards, dead letters, boards held in windows,
-  records read but not yet durable, executor in-flight, consumer lag per partition, the model version and
+  records read but not yet durable, executor in-flight, consumer lag per partition (records not read yet,
+  and highwater minus the committed offset, which by the commit order includes the boards held in
+  windows), the model version and
   the age of the last offset commit. Reading these costs nothing per record.
 
 End-to-end latency is measured from the board's `inspected_at` (the SPI machine's clock, so clock skew
@@ -121,7 +123,8 @@ class PartitionSnapshot:
     partition: int
     buffered_boards: int  # boards held in its printers' windows
     pending_records: int  # records read, not yet durable
-    lag: int | None  # highwater - committed offset (or - read position before a first commit); None: unknown
+    lag: int | None  # highwater - next offset to read: records not read yet (None: unknown)
+    committed_lag: int | None = None  # highwater - committed offset (what Kafka's group tools show)
 
 
 @dataclass(frozen=True)
@@ -177,8 +180,13 @@ class WorkerCollector(Collector):
                 lambda p: p.pending_records,
             ),
             "consumer_lag_records": (
-                "Highwater minus committed offset (minus read position before a first commit)",
+                "Records not read yet: highwater minus the next offset to read, per partition",
                 lambda p: p.lag,
+            ),
+            "committed_lag_records": (
+                "Highwater minus committed offset (includes boards held in windows: the commit order keeps "
+                "them in the log until scored)",
+                lambda p: p.committed_lag,
             ),
         }
         for name, (doc, value) in per_partition.items():

@@ -86,7 +86,7 @@ SNAP = WorkerSnapshot(
     in_flight=3,
     model_version="m-abc",
     last_commit_age_s=1.5,
-    partitions=(PartitionSnapshot(0, 4, 1, 12), PartitionSnapshot(2, 0, 0, None)),
+    partitions=(PartitionSnapshot(0, 4, 1, 12, 16), PartitionSnapshot(2, 0, 0, None)),
 )
 
 
@@ -102,6 +102,7 @@ def test_scrape_time_series_come_from_the_snapshot() -> None:
     assert value(registry, "spi_crrn_partitions_assigned") == 2
     tp0 = {"topic": "spi.inspections", "partition": "0"}
     assert value(registry, "spi_crrn_consumer_lag_records", **tp0) == 12
+    assert value(registry, "spi_crrn_committed_lag_records", **tp0) == 16
     assert value(registry, "spi_crrn_window_boards", **tp0) == 4
     assert value(registry, "spi_crrn_pending_records", **tp0) == 1
     # unknown lag: no sample rather than a made-up 0
