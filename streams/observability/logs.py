@@ -91,4 +91,8 @@ def logging_config(level: int | str, log_format: str = "text") -> dict[str, Any]
 
 
 def configure_logging(level: int | str, log_format: str = "text") -> None:
-    logging.config.dictConfig(logging_config(level, log_format))
+    """The CLI's logging: like `logging.basicConfig`, a no-op when the root logger has handlers already
+    (e.g. pytest's capture), otherwise one stderr handler with the chosen formatter."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    logging.basicConfig(level=level, handlers=[handler])

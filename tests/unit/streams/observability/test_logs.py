@@ -102,3 +102,25 @@ def test_logging_config_installs_one_root_handler(fmt: str, is_json: bool) -> No
         assert (json.loads(out[0])["message"] == "hello") if is_json else out[0].endswith("spi.cfg: hello")
     finally:
         root.handlers[:], root.level = saved[0], saved[1]
+
+
+def test_configure_logging_leaves_existing_handlers_alone(caplog: pytest.LogCaptureFixture) -> None:
+    from streams.observability.logs import configure_logging
+
+    root = logging.getLogger()
+    before = root.handlers[:]
+    configure_logging(logging.INFO, "json")
+    assert root.handlers == before
+    logging.getLogger("spi.keep").warning("still captured")
+    assert "still captured" in caplog.text
+
+
+@pytest.mark.parametrize(("env", "expected"), [("json", "json"), ("", "text"), ("yaml", "text")])
+def test_cli_reads_log_format_from_the_settings(
+    env: str, expected: str, monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    from streams.cli.main import _log_format
+
+    monkeypatch.setenv("SPI_CRRN_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("LOG_FORMAT", env)
+    assert _log_format() == expected  # a bad value: text, and commands reading the settings stop on it
