@@ -46,8 +46,10 @@ def test_prometheus_scrapes_the_worker_series(pipeline: Pipeline, tmp_path: Path
 
         # Prometheus has scraped the worker after every board was stored and both letters acknowledged
         wait_for(
-            lambda: scalar("sum(spi_crrn_boards_stored_total)") == len(boards)
-            and scalar("spi_crrn_dead_letters_total") == 2,
+            lambda: (
+                scalar("sum(spi_crrn_boards_stored_total)") == len(boards)
+                and scalar("spi_crrn_dead_letters_total") == 2
+            ),
             60,
             "Prometheus never saw every board stored and both dead letters",
         )
@@ -70,9 +72,11 @@ def test_prometheus_scrapes_the_worker_series(pipeline: Pipeline, tmp_path: Path
         assert by_printer <= {b.printer_id for b in boards}
         # every record read: no lag; committed up to the boards the windows still hold (T - 1 per printer)
         wait_for(
-            lambda: scalar("sum(spi_crrn_consumer_lag_records)") == 0
-            and scalar("spi_crrn_last_commit_age_seconds") is not None
-            and scalar("sum(spi_crrn_committed_lag_records)") is not None,
+            lambda: (
+                scalar("sum(spi_crrn_consumer_lag_records)") == 0
+                and scalar("spi_crrn_last_commit_age_seconds") is not None
+                and scalar("sum(spi_crrn_committed_lag_records)") is not None
+            ),
             30,
             "lag never reached 0, or no commit",
         )
