@@ -1,5 +1,6 @@
-"""A real worker scraped by a real Prometheus server (Debian's package), its /healthz and /readyz, and a
-second worker whose database is unreachable reporting why it is not ready."""
+"""A real worker scraped by a real Prometheus server (Debian's package), its /healthz and /readyz; a
+worker whose database is unreachable reporting why it is not ready, and one whose database connection
+is cut (a TCP forwarder, the shared server untouched) turning unready and ready again."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy.engine import make_url
 from crrn.model_file import ModelBundle
 from tests.integration.pipeline.conftest import Pipeline, fleet_with_truth, wait_for
 from tests.integration.prometheus_server import free_port, prometheus_server
+from tests.integration.tcp_forwarder import Forwarder
 
 pytestmark = pytest.mark.integration
 
@@ -117,3 +119,31 @@ def test_readyz_names_an_unreachable_database(pipeline: Pipeline) -> None:
     assert body.count("\n- ") == 1, body  # the only reason
     assert get(f"http://127.0.0.1:{port}/healthz") == (200, "ok\n")
     assert worker.poll() is None
+
+
+def test_readyz_turns_unready_when_the_database_goes_and_ready_when_it_is_back(pipeline: Pipeline) -> None:
+    db = make_url(pipeline.settings.database_url)
+    forwarder = Forwarder(db.host or "127.0.0.1", db.port or 5432)
+    forwarder.start()
+    port = free_port()
+    try:
+        worker = pipeline.start_worker(
+            "w-cut",
+            {
+                "METRICS_PORT": str(port),
+                "DATABASE_URL": db.set(port=forwarder.port).render_as_string(hide_password=False),
+            },
+        )
+        pipeline.wait_assigned("w-cut")
+        readyz = f"http://127.0.0.1:{port}/readyz"
+        wait_for(lambda: get(readyz) == (200, "ready\n"), 30, "never ready through the forwarder")
+        forwarder.stop()  # the database is gone for this worker (the shared server keeps running)
+        wait_for(lambda: get(readyz)[0] == 503, 30, "still ready without a database")
+        status, body = get(readyz)
+        assert status == 503
+        assert "database unreachable" in body, body
+        forwarder.start()
+        wait_for(lambda: get(readyz) == (200, "ready\n"), 30, "not ready again after the database came back")
+        assert worker.poll() is None
+    finally:
+        forwarder.stop()
