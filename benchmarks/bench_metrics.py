@@ -26,7 +26,7 @@ from tests.unit.streams.pipeline.test_processor import jobs_for, printer_run
 
 
 def per_batch_seconds(observed: bool, boards: int, repeat: int) -> float:
-    snapshot = WorkerSnapshot(0, 0, 0, 0, "m", None)
+    snapshot = WorkerSnapshot(0, 0, 0, 0, 0, "m", None)
     _registry, observer = worker_registry(lambda: snapshot, "in")
     jobs = jobs_for(printer_run("P1", boards + 2, hot=set(range(0, boards + 2, 3))))
     best = float("inf")
@@ -48,7 +48,7 @@ def per_batch_seconds(observed: bool, boards: int, repeat: int) -> float:
 
 def scrape_seconds(printers: int, repeat: int) -> tuple[float, int]:
     parts = tuple(PartitionSnapshot(p, 9, 1, 0, 9) for p in range(16))
-    snapshot = WorkerSnapshot(10**6, 10**6, 3, 5, "m", 0.4, parts)
+    snapshot = WorkerSnapshot(10**6, 10**6, 3, 5, 0, "m", 0.4, parts)
     registry, observer = worker_registry(lambda: snapshot, "spi.inspections")
     for p in range(printers):
         observer.alarms.labels(f"P{p:03d}").inc()

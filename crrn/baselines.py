@@ -7,8 +7,12 @@ PR curves treat every method alike.
   Applied to per-pad normalized volume it removes the pad-to-pad nominal differences first.
 - `PadHistoryZScore`: each pad against its own normal history, i.e. the per-pad normalization itself:
   the score is the normalized volume.
+- `BoardLevelPadZScore` ("pad_zscore_board"): the same z-score with the board's own level removed, i.e.
+  minus the median over the board's pads of their z-scores. A board printed a little heavy or light as a
+  whole (paste roll, cleaning phase) then no longer looks anomalous, while a few pads or one component
+  still stand out; it breaks when half the board shifts (the median moves with them).
 
-Both expose `score_windows_array(x (B, T, C, H, W)) -> (B, T, H, W)`, the `ScoreFn` of thresholds.py.
+All expose `score_windows_array(x (B, T, C, H, W)) -> (B, T, H, W)`, the `ScoreFn` of thresholds.py.
 """
 
 from __future__ import annotations
@@ -77,3 +81,19 @@ class PadHistoryZScore:
         """(B, T, C, H, W) normalized windows -> (B, T, H, W) scores (0 off pads)."""
         vol = np.asarray(x, dtype=np.float32)[:, :, VOLUME_CHANNEL]
         return np.where(self.mask, vol, np.float32(0.0))
+
+
+class BoardLevelPadZScore:
+    """Per-pad history z-score minus the board's median z-score (a robust board level)."""
+
+    def __init__(self, mask: np.ndarray) -> None:
+        self.mask = np.asarray(mask, dtype=bool)
+
+    def score_windows_array(self, x: np.ndarray) -> np.ndarray:
+        """(B, T, C, H, W) normalized windows -> (B, T, H, W) scores (0 off pads)."""
+        vol = np.asarray(x, dtype=np.float32)[:, :, VOLUME_CHANNEL]  # (B, T, H, W)
+        out = np.zeros(vol.shape, dtype=np.float32)
+        if self.mask.any():
+            pads = vol[:, :, self.mask]  # (B, T, K)
+            out[:, :, self.mask] = pads - np.median(pads, axis=-1, keepdims=True)
+        return out

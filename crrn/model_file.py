@@ -1,8 +1,14 @@
 """The model file: one file with everything needed to score boards, loaded without arbitrary pickle.
 
 Contents: network config and weights, per recipe the layout (PadGrid), the normalization and the pads'
-aperture groups (for the statistical baseline), thresholds per method, window length/hop, training
-metrics, versions (package, torch) and `version`, a content hash of all of it.
+aperture groups (for the statistical baseline), thresholds per method (board outliers), the process-alarm
+rule per method (`evidence`: limit, reference and each recipe's per-pad residual center and scale,
+crrn/evidence.py), window length/hop, training metrics, versions (package, torch) and `version`, a content
+hash of all of it.
+
+Files written before process alarms existed have no `evidence` entry: they load with `evidence = {}` and
+score board outliers only (the tracker is None; `spi-crrn calibrate` adds the rule). Their `version` is
+unchanged, since an empty `evidence` is left out of the metadata.
 
 File format: `torch.save({"format": FORMAT, "meta_json": str, "state_dict": {name: Tensor}})`. Loading
 uses `torch.load(weights_only=True)`, whose unpickler accepts only tensors and plain containers: a file
@@ -21,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from crrn.evidence import EvidenceModel
 from crrn.layout import PadGrid
 from crrn.normalization import PadNormalizer
 from crrn.thresholds import Thresholds
@@ -30,7 +37,7 @@ if TYPE_CHECKING:
 
 FORMAT = "spi-crrn.model.v1"
 MODEL_METHOD = "crrn"  # thresholds key of the network (whatever its variant)
-METHODS = ("crrn", "statistical", "pad_zscore")
+METHODS = ("crrn", "statistical", "pad_zscore", "pad_zscore_board")
 
 
 class BundleError(ValueError):
@@ -93,21 +100,41 @@ class ModelBundle:
     # two-pass scoring (crrn.reconstruction): pads whose first-pass |score| reaches this level are hidden
     # and reconstructed again from their context; None = one pass (models trained without hiding)
     hide_suspects_above: float | None = None
+    # method -> process-alarm rule (crrn/evidence.py); empty in files calibrated before it existed
+    evidence: dict[str, EvidenceModel] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for method, ev in self.evidence.items():
+            for rid, scale in ev.recipes.items():
+                recipe = self.recipes.get(rid)
+                if recipe is None or scale.center.size != recipe.layout.n_pads:
+                    raise BundleError(
+                        f"evidence of {method}: recipe {rid} has {scale.center.size} pads, the model's "
+                        f"layout {None if recipe is None else recipe.layout.n_pads}"
+                    )
 
     # ------------------------------------------------------------------ content
     def meta(self) -> dict[str, Any]:
         """Everything but the weights, JSON-safe."""
-        return {
-            "format": FORMAT,
-            "config": self.config,
-            "recipes": {rid: r.to_dict() for rid, r in sorted(self.recipes.items())},
-            "thresholds": {m: t.to_dict() for m, t in sorted(self.thresholds.items())},
-            "window_length": self.window_length,
-            "window_hop": self.window_hop,
-            "metrics": self.metrics,
-            "versions": self.versions,
-            "created_at": self.created_at,
-        } | ({} if self.hide_suspects_above is None else {"hide_suspects_above": self.hide_suspects_above})
+        return (
+            {
+                "format": FORMAT,
+                "config": self.config,
+                "recipes": {rid: r.to_dict() for rid, r in sorted(self.recipes.items())},
+                "thresholds": {m: t.to_dict() for m, t in sorted(self.thresholds.items())},
+                "window_length": self.window_length,
+                "window_hop": self.window_hop,
+                "metrics": self.metrics,
+                "versions": self.versions,
+                "created_at": self.created_at,
+            }
+            | ({} if self.hide_suspects_above is None else {"hide_suspects_above": self.hide_suspects_above})
+            | (
+                {"evidence": {m: e.to_dict() for m, e in sorted(self.evidence.items())}}
+                if self.evidence
+                else {}
+            )
+        )
 
     @property
     def version(self) -> str:
@@ -197,6 +224,7 @@ class ModelBundle:
                 hide_suspects_above=(
                     None if meta.get("hide_suspects_above") is None else float(meta["hide_suspects_above"])
                 ),
+                evidence={m: EvidenceModel.from_dict(e) for m, e in meta.get("evidence", {}).items()},
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BundleError(f"model file {path}: metadata is incomplete or invalid ({exc!r})") from None

@@ -12,9 +12,14 @@ Steps of `train_bundle`:
    forward pass (the first call of a shape is several times slower). The reserve is capped at
    `MAX_CALIBRATION_SHARE` of the budget by calibrating on fewer held-out windows, so a tight budget
    still trains (at least one batch) and the whole run stays within `max_minutes`.
-6. Thresholds for the network and both baselines on the held-out windows: control limits firing on
-   `calibration_false_alarm_rate` (0.1 %) of their pads per sign, or best F1 on Experiment-1 injections
-   (crrn/thresholds.py has both rules and why the first is the default).
+6. Alarm limits for the network and every baseline on the held-out boards (crrn/thresholds.py):
+   the held-out boards of each printer are scored exactly as the stream scores them (`score_boards`),
+   and the board-outlier thresholds are the tail limits of the per-board extremes at the outlier share
+   of `board_false_alarm_rate` R (default rule "board"), and the process-alarm limit
+   (crrn/evidence.py) that of the per-board maximum CUSUM at its share. Rule "pad" (control limits
+   firing on `calibration_false_alarm_rate` of the pads per sign) and "best_f1" (Experiment-1
+   injections into held-out windows) replace the outlier thresholds only; the process limit always
+   follows R. The best-F1 search always runs and is reported.
 
 Doubtful choice, documented: with several recipes the network trains with the UNION of their pad masks
 (`fit` takes one (H, W) mask), while scoring uses each recipe's own mask.
@@ -31,17 +36,27 @@ from typing import Any
 
 import numpy as np
 
+from crrn.evidence import EvidenceModel, calibrate_evidence
 from crrn.layout import PadGrid
 from crrn.model_file import METHODS, MODEL_METHOD, ModelBundle, RecipeModel
 from crrn.normalization import PadNormalizer, board_values
-from crrn.scoring import Scorer, windows_array
-from crrn.thresholds import DEFAULT_FALSE_ALARM_RATE, CalibrationSet, Thresholds, calibrate_sets
+from crrn.scoring import BoardScores, Scorer, score_boards, windows_array
+from crrn.thresholds import (
+    DEFAULT_BOARD_FALSE_ALARM_RATE,
+    DEFAULT_FALSE_ALARM_RATE,
+    CalibrationSet,
+    Thresholds,
+    board_outlier_limits,
+    calibrate_sets,
+    split_board_rate,
+)
 from schemas.inspection import BoardInspection
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str], None]
 MAX_CALIBRATION_SHARE = 0.2  # of the budget, at most, for threshold calibration
+RULES = ("board", "pad", "best_f1")
 MARGIN_S = 5.0  # per margin (calibration set-up; building and saving the bundle), at most 5 % of the budget
 
 
@@ -79,8 +94,12 @@ class TrainOptions:
     hide_level: float = 1.5
     calibration_volume_only_prob: float = 0.5  # share of calibration boards with volume-only anomalies
     calibration_mus: tuple[float, ...] = (4.0, 5.0)  # anomaly sizes (pad std units) pooled in calibration
-    # control limits firing on this share of held-out normal pads per sign; None: best F1 on the anomalies
+    # the outlier threshold rule: "board" (board-level target R), "pad" (control limits firing on
+    # calibration_false_alarm_rate of the pads per sign) or "best_f1"; None as the pad rate = "best_f1"
+    calibration_rule: str = "board"
     calibration_false_alarm_rate: float | None = DEFAULT_FALSE_ALARM_RATE
+    board_false_alarm_rate: float = DEFAULT_BOARD_FALSE_ALARM_RATE  # R: boards with any alarm
+    max_calibration_boards: int = 600  # held-out boards scored as the stream does, for board-level limits
 
     def __post_init__(self) -> None:
         if self.window < 2:
@@ -102,6 +121,13 @@ class TrainOptions:
         rate = self.calibration_false_alarm_rate
         if rate is not None and not 0.0 < rate < 0.5:
             raise ValueError(f"--false-alarm-rate {rate}: give a share of pads in (0, 0.5), e.g. 0.001")
+        if self.calibration_rule not in RULES:
+            raise ValueError(f"calibration_rule {self.calibration_rule!r}: choose one of {list(RULES)}")
+        if not 0.0 < self.board_false_alarm_rate < 0.5:
+            raise ValueError(
+                f"--board-false-alarm-rate {self.board_false_alarm_rate}: give a share of boards in "
+                "(0, 0.5), e.g. 0.01"
+            )
         self.train_config()  # validates the TrainConfig knobs, naming the bad one
 
     def train_config(self, **overrides: Any) -> Any:
@@ -216,6 +242,29 @@ def _evenly(x: np.ndarray, k: int) -> np.ndarray:
     return x[np.linspace(0, len(x) - 1, k).round().astype(int)]
 
 
+def effective_rule(rule: str, false_alarm_rate: float | None) -> str:
+    """The outlier rule actually used: a pad rate of None means best F1 (the older API), whatever `rule`."""
+    if rule not in RULES:
+        raise ValueError(f"calibration rule {rule!r}: choose one of {list(RULES)}")
+    return "best_f1" if false_alarm_rate is None else rule
+
+
+def heldout_board_scores(
+    bundle: ModelBundle, scorer: Scorer, segments: Sequence[Segment], max_boards: int
+) -> list[list[BoardScores]]:
+    """Each held-out segment's boards scored as the stream scores them (board outliers only), at most
+    `max_boards` in all (every segment keeps its first boards, so its sequence stays consecutive)."""
+    total = sum(len(s.boards) for s in segments)
+    share = min(1.0, max_boards / max(total, 1))
+    out = []
+    for seg in segments:
+        boards = seg.boards[: max(bundle.window_length, int(len(seg.boards) * share))]
+        scored = list(score_boards(boards, scorer, bundle.window_length, bundle.window_hop, tracker=None))
+        if scored:
+            out.append(scored)
+    return out
+
+
 def calibrate_bundle(
     bundle: ModelBundle,
     heldout: dict[str, np.ndarray],
@@ -225,15 +274,30 @@ def calibrate_bundle(
     volume_only_prob: float = 0.5,
     mus: Sequence[float] = (4.0, 5.0),
     false_alarm_rate: float | None = DEFAULT_FALSE_ALARM_RATE,
-) -> tuple[dict[str, Thresholds], dict[str, Any]]:
-    """Per-method thresholds on held-out windows {recipe: (B, T, C, H, W)}: firing on `false_alarm_rate` of
-    the clean held-out pads per sign, or (None) best F1 on injections of sizes `mus`; the best-F1 search
-    runs and is reported either way."""
+    *,
+    segments: Sequence[Segment] = (),
+    rule: str = "board",
+    board_false_alarm_rate: float = DEFAULT_BOARD_FALSE_ALARM_RATE,
+    max_boards: int = 600,
+) -> tuple[dict[str, Thresholds], dict[str, Any], dict[str, EvidenceModel]]:
+    """Per-method outlier thresholds, calibration reports and process-alarm rules.
+
+    `segments`: held-out normal boards per printer and recipe, scored as the stream does for the
+    board-level rule and the process-alarm limit (both need them). `heldout` {recipe: (B, T, C, H, W)}
+    windows feed the pad-rate and best-F1 rules; the best-F1 search runs and is reported either way.
+    Rules (`effective_rule`): "board" = tail limits of the per-board extremes at the outlier share of
+    `board_false_alarm_rate`; "pad" = firing on `false_alarm_rate` of the pads per sign; "best_f1".
+    """
     if not heldout:
         raise ValueError("calibration: no held-out window; give more normal boards per printer")
+    used = effective_rule(rule, false_alarm_rate)
+    r_outlier, r_process = split_board_rate(board_false_alarm_rate)
+    if not segments:
+        raise ValueError("calibration: no held-out boards for the board-level limits")
     thresholds: dict[str, Thresholds] = {}
     report: dict[str, Any] = {}
-    provisional = replace(bundle, thresholds={m: Thresholds(1.0, -1.0) for m in methods})
+    evidence: dict[str, EvidenceModel] = {}
+    provisional = replace(bundle, thresholds={m: Thresholds(1.0, -1.0) for m in methods}, evidence={})
     for method in methods:
         scorer = Scorer(provisional, device=device, method=method)
         sets = [
@@ -241,11 +305,40 @@ def calibrate_bundle(
             for rid, w in sorted(heldout.items())
         ]
         result = calibrate_sets(
-            sets, rng, mu=mus, volume_only_prob=volume_only_prob, false_alarm_rate=false_alarm_rate
+            sets,
+            rng,
+            mu=mus,
+            volume_only_prob=volume_only_prob,
+            false_alarm_rate=false_alarm_rate if used == "pad" else None,
         )
-        thresholds[method] = result.thresholds
-        report[method] = result.to_dict()
-    return thresholds, report
+        per_segment = heldout_board_scores(bundle, scorer, segments, max_boards)
+        board_thr, board_report = board_outlier_limits(
+            [b.score for seq in per_segment for b in seq], r_outlier
+        )
+        sequences = [
+            (
+                seq[0].recipe_id,
+                np.stack([b.score[bundle.recipes[b.recipe_id].layout.for_board(b.board)] for b in seq]),
+            )
+            for seq in per_segment
+        ]
+        evidence[method] = calibrate_evidence(sequences, r_process)
+        thresholds[method] = board_thr if used == "board" else result.thresholds
+        report[method] = {
+            **result.to_dict(),
+            "thresholds": thresholds[method].to_dict(),
+            "rule": f"board_false_alarm_rate={board_false_alarm_rate:g}"
+            if used == "board"
+            else result.details["rule"],
+            "board_false_alarm_rate": board_false_alarm_rate,
+            "outlier_board_rate": r_outlier,
+            "process_board_rate": r_process,
+            "board_rule_thresholds": board_thr.to_dict(),
+            "board_rule_tails": board_report,
+            "process_limit": evidence[method].to_dict() | {"recipes": None},
+            "heldout_boards": sum(len(seq) for seq in per_segment),
+        }
+    return thresholds, report, evidence
 
 
 def train_bundle(
@@ -281,6 +374,7 @@ def train_bundle(
         rid: _evenly(w, options.max_calibration_windows)
         for rid, w in segment_windows(held_segs, recipes, T, stride=T).items()
     }
+    held_boards = [s for s in held_segs if len(s.boards) >= T]
     for name, ws in (("training", train_w), ("validation", val_w), ("held-out", held_w)):
         if not ws:
             raise ValueError(
@@ -310,13 +404,19 @@ def train_bundle(
     margin_s = min(MARGIN_S, 0.05 * budget_s)
     cap_s = MAX_CALIBRATION_SHARE * budget_s
     n_cal = sum(len(w) for w in held_w.values())
-    n_fit = max(len(held_w), int((cap_s - margin_s) / max(per_cal_window, 1e-9)))
+    # half the cap for the windows of the pad-rate and best-F1 rules, the rest for board-level limits
+    n_fit = max(len(held_w), int((cap_s / 2 - margin_s) / max(per_cal_window, 1e-9)))
     if n_cal > n_fit:  # thin the calibration windows to keep the reserve under the cap
         per_recipe = max(1, n_fit // len(held_w))
         held_w = {rid: _evenly(w, per_recipe) for rid, w in held_w.items()}
         say(f"calibrating on {per_recipe} held-out window(s) per recipe to fit the budget (of {n_cal})")
         n_cal = sum(len(w) for w in held_w.values())
-    calib_s = per_cal_window * n_cal + margin_s
+    # board-level limits: every held-out board is scored once as the stream does (one window each)
+    n_cal_boards = min(options.max_calibration_boards, sum(len(s.boards) for s in held_boards))
+    per_board = per_window * passes * 1.5
+    spare_s = cap_s - per_cal_window * n_cal - margin_s
+    n_cal_boards = max(min(n_cal_boards, int(spare_s / max(per_board, 1e-9))), T * len(held_boards), 1)
+    calib_s = per_cal_window * n_cal + per_board * n_cal_boards + margin_s
     train_s = budget_s - (time.monotonic() - started) - calib_s - overshoot_s - margin_s
     if train_s < 1.0:
         # fit always runs one batch: go on when that still fits, i.e. only a small overshoot reserve
@@ -329,7 +429,8 @@ def train_bundle(
         train_s = 1.0
     say(
         f"training {config.variant_name} ({model.num_parameters()} parameters, batch {batch_size}) for at "
-        f"most {train_s:.0f} s; {calib_s:.0f} s reserved for calibration on {n_cal} window(s)"
+        f"most {train_s:.0f} s; {calib_s:.0f} s reserved for calibration on {n_cal} window(s) and "
+        f"{n_cal_boards} held-out board(s)"
     )
     cfg = options.train_config(
         batch_size=batch_size,
@@ -368,7 +469,7 @@ def train_bundle(
         },
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    thresholds, report = calibrate_bundle(
+    thresholds, report, evidence = calibrate_bundle(
         bundle,
         held_w,
         np.random.default_rng(options.seed + 7),
@@ -376,8 +477,13 @@ def train_bundle(
         volume_only_prob=options.calibration_volume_only_prob,
         mus=options.calibration_mus,
         false_alarm_rate=options.calibration_false_alarm_rate,
+        segments=held_boards,
+        rule=options.calibration_rule,
+        board_false_alarm_rate=options.board_false_alarm_rate,
+        max_boards=n_cal_boards,
     )
     bundle.thresholds = thresholds
+    bundle.evidence = evidence
     bundle.metrics["calibration"] = report
     say(
         "thresholds: "
@@ -419,9 +525,14 @@ def recalibrate(
     max_windows: int = 64,
     device: str = "auto",
     false_alarm_rate: float | None = DEFAULT_FALSE_ALARM_RATE,
+    rule: str = "board",
+    board_false_alarm_rate: float = DEFAULT_BOARD_FALSE_ALARM_RATE,
+    max_boards: int = 2000,
 ) -> ModelBundle:
-    """A copy of `bundle` with thresholds calibrated on `boards` (normal, not used in training): firing on
-    `false_alarm_rate` of these boards' pads per sign, or (None) best F1 on injections."""
+    """A copy of `bundle` with alarm limits calibrated on `boards` (normal, not used in training): the
+    board-level rule at `board_false_alarm_rate` by default, or (`rule="pad"`) outlier thresholds firing
+    on `false_alarm_rate` of these boards' pads per sign, or best F1 (`rule="best_f1"`, or a pad rate of
+    None); the process-alarm limit always follows the board rate."""
     segments = [s for s in segments_by_printer(boards) if s.recipe_id in bundle.recipes]
     if not segments:
         raise ValueError(f"no board of the model's recipes {sorted(bundle.recipes)} in the input")
@@ -429,11 +540,19 @@ def recalibrate(
     held = {
         rid: _evenly(w, max_windows) for rid, w in segment_windows(segments, bundle.recipes, T, T).items()
     }
-    thresholds, report = calibrate_bundle(
-        bundle, held, np.random.default_rng(seed), device=device, false_alarm_rate=false_alarm_rate
+    thresholds, report, evidence = calibrate_bundle(
+        bundle,
+        held,
+        np.random.default_rng(seed),
+        device=device,
+        false_alarm_rate=false_alarm_rate,
+        segments=segments,
+        rule=rule,
+        board_false_alarm_rate=board_false_alarm_rate,
+        max_boards=max_boards,
     )
     metrics = {**bundle.metrics, "calibration": report, "recalibrated_at": datetime.now(UTC).isoformat()}
-    return replace(bundle, thresholds=thresholds, metrics=metrics)
+    return replace(bundle, thresholds=thresholds, metrics=metrics, evidence=evidence)
 
 
 __all__ = [

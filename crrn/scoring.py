@@ -5,8 +5,13 @@ Per call, windows are grouped by recipe (one grid shape each) and every group go
 pass of B windows (two when the model hides suspected pads, crrn/reconstruction.py; split into chunks
 of `max_batch` windows only when larger), under
 `torch.inference_mode`, on CUDA with bf16 autocast when available, else on CPU in fp32.
-Methods: "crrn" (the network of the bundle), "statistical" and "pad_zscore" (crrn/baselines.py), all with
-the score convention of crrn/anomaly_map.py and thresholds from the bundle.
+Methods: "crrn" (the network of the bundle), "statistical", "pad_zscore" and "pad_zscore_board"
+(crrn/baselines.py), all with the score convention of crrn/anomaly_map.py and thresholds from the bundle.
+
+Two kinds of alarm (docs/alarms.md): `Scorer` decides the BOARD OUTLIERS (score beyond the thresholds on
+this board); `crrn.evidence.EvidenceTracker` adds the PROCESS ALARMS (evidence over a printer's boards).
+`score_boards` applies the tracker per printer in print order, exactly as the worker does, so
+`BoardScores.alarm` there is the final union of both.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from crrn.anomaly_map import alarms, score_map
-from crrn.baselines import PadHistoryZScore, StatisticalBaseline
+from crrn.baselines import BoardLevelPadZScore, PadHistoryZScore, StatisticalBaseline
+from crrn.evidence import EvidenceTracker
 from crrn.model_file import METHODS, ModelBundle, RecipeModel
 from crrn.normalization import board_values
 from crrn.thresholds import ScoreFn, Thresholds
@@ -28,20 +34,48 @@ from schemas.inspection import BoardInspection
 
 log = logging.getLogger(__name__)
 
+# BoardScores.alarm_type codes, and their names on the wire and in `spi-crrn score`
+ALARM_TYPE_NONE = 0
+ALARM_TYPE_OUTLIER = 1
+ALARM_TYPE_PROCESS = 2
+ALARM_TYPE_NAMES = ("none", "board_outlier", "process")
+
 
 @dataclass(frozen=True, eq=False)
 class BoardScores:
     """Scores of one board, pad arrays (P,) in the board's own pad order.
 
     The board itself is carried (not copies of its fields): its identity (event, printer, print index...)
-    and pad arrays travel unchanged from the validator through scoring to the stored rows and messages."""
+    and pad arrays travel unchanged from the validator through scoring to the stored rows and messages.
+
+    `alarm` is THE per-pad decision: board outliers (`outlier`, score beyond `thresholds`) united with
+    process alarms (`process`, filled in by crrn.evidence.EvidenceTracker; zeros until it ran). On a pad
+    that is both, the board outlier's sign counts."""
 
     board: BoardInspection
     score: np.ndarray  # (P,) float32, signed, normalized volume units
-    alarm: np.ndarray  # (P,) int8: +1 excessive, -1 insufficient, 0 none
+    alarm: np.ndarray  # (P,) int8: +1 excessive, -1 insufficient, 0 none (outliers and process alarms)
     model_version: str
     method: str
     thresholds: Thresholds
+    process: np.ndarray | None = None  # (P,) int8 process-alarm codes; None: no tracker ran
+    evidence: np.ndarray | None = None  # (P,) float32 signed CUSUM (+S+ or -S-, standardized units)
+    evidence_boards: np.ndarray | None = None  # (P,) int32 boards of evidence (run length of that side)
+    evidence_limit: float | None = None  # the process limit h the evidence is compared with
+
+    @property
+    def outlier(self) -> np.ndarray:
+        """(P,) int8 board-outlier codes: the thresholds on this board's scores alone."""
+        return alarms(self.score, self.thresholds)
+
+    @property
+    def alarm_type(self) -> np.ndarray:
+        """(P,) int8: ALARM_TYPE_OUTLIER where a board outlier, else ALARM_TYPE_PROCESS where a process
+        alarm, else ALARM_TYPE_NONE."""
+        out = np.where(self.alarm != 0, ALARM_TYPE_OUTLIER, ALARM_TYPE_NONE).astype(np.int8)
+        if self.process is not None:
+            out[(self.alarm != 0) & (self.outlier == 0)] = ALARM_TYPE_PROCESS
+        return out
 
     @property
     def event_id(self) -> str:
@@ -126,6 +160,8 @@ class Scorer:
                 lay = recipe.layout
                 base = StatisticalBaseline.from_labels(recipe.aperture_group, lay.flat_index, lay.shape)
                 self._baselines[recipe_id] = base.score_windows_array
+            elif self.method == "pad_zscore_board":
+                self._baselines[recipe_id] = BoardLevelPadZScore(mask).score_windows_array
             else:
                 self._baselines[recipe_id] = PadHistoryZScore(mask).score_windows_array
         return self._baselines[recipe_id]
@@ -203,9 +239,12 @@ def score_boards(
     flush: bool = True,
     on_unscored: UnscoredCallback | None = None,
     batch_windows: int = 32,
+    tracker: EvidenceTracker | Literal["auto"] | None = "auto",
 ) -> Iterator[BoardScores]:
     """Offline scoring exactly as the stream does it: per printer, in print_index order, through
-    PrinterWindower; windows are scored `batch_windows` at a time. Boards that are not scored go to
+    PrinterWindower; windows are scored `batch_windows` at a time, and each printer's scored boards go
+    through the process-alarm `tracker` in print order ("auto": the bundle's for the scorer's method,
+    None where the model has none; None: board outliers only). Boards that are not scored go to
     `on_unscored(board, status)`: "late", "duplicate", "unscored" (pending in a window that never
     filled) or "unscorable" (recipe or pad list unknown to the model; never enters a window).
     `flush=True` scores a printer's pending tail at the end (see crrn/windowing.py)."""
@@ -213,6 +252,19 @@ def score_boards(
     for b in boards:
         by_printer.setdefault(b.printer_id, []).append(b)
     pending: list[Window] = []
+    track = EvidenceTracker.from_bundle(scorer.bundle, scorer.method) if tracker == "auto" else tracker
+
+    def scored(windows: list[Window]) -> list[BoardScores]:
+        out = scorer.score_windows(windows)
+        if track is None:
+            return out
+        result: list[BoardScores] = []
+        start = 0
+        for i in range(1, len(out) + 1):  # runs of one printer (its boards are contiguous, in order)
+            if i == len(out) or out[i].printer_id != out[start].printer_id:
+                result.extend(track(out[start:i]))
+                start = i
+        return result
 
     def report(items: Iterable[BoardInspection], status: str) -> None:
         if on_unscored is not None:
@@ -234,7 +286,7 @@ def score_boards(
             if res.window is not None:
                 pending.append(res.window)
             if len(pending) >= batch_windows:
-                yield from scorer.score_windows(pending)
+                yield from scored(pending)
                 pending = []
         if flush:
             res = windower.flush()
@@ -246,4 +298,4 @@ def score_boards(
             tail = {eid for eid, _ in buffered[len(buffered) - windower.n_pending :]}
             report([b for b in by_printer[printer_id] if b.event_id in tail], "unscored")
     if pending:
-        yield from scorer.score_windows(pending)
+        yield from scored(pending)

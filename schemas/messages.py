@@ -6,8 +6,11 @@ same input and model version always give the same id, so a replay produces dupli
 downstream stores can drop by id.
 
 Score convention (spi.pad_alarm.v1): scores are signed, in per-pad normalized volume units (input
-minus reconstruction). A pad is `excessive` when score >= thresholds.excessive (> 0) and
-`insufficient` when score <= thresholds.insufficient (< 0).
+minus reconstruction). A board outlier is `excessive` when score >= thresholds.excessive (> 0) and
+`insufficient` when score <= thresholds.insufficient (< 0). Since issue 16 a pad may also be alarmed as a
+PROCESS alarm (evidence accumulated over the printer's boards, crrn/evidence.py), with a score inside the
+thresholds: its optional fields say so (`alarm_type`, `evidence`, `evidence_boards`, `evidence_limit`,
+docs/alarms.md). They are optional, so v1 consumers and producers that do not know them keep working.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ DEAD_LETTER_V1 = "spi.dead_letter.v1"
 DEFECT_TYPES = ("squeegee_blade", "support", "removed_paste", "no_kneading", "clamp")
 DefectType = Literal["squeegee_blade", "support", "removed_paste", "no_kneading", "clamp"]
 AlarmKind = Literal["excessive", "insufficient"]
+AlarmType = Literal["board_outlier", "process"]
+ALARM_TYPES = ("board_outlier", "process")
 DefectState = Literal["raised", "cleared"]
 
 # Fixed namespace for the uuid5 ids of this project (any constant uuid works; never change it).
@@ -113,15 +118,25 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class AlarmedPad:
+    """One alarmed pad. The last four fields are optional on the wire (absent = not known, as from a
+    producer before issue 16): `alarm_type` "board_outlier" (score beyond the thresholds on this board)
+    or "process" (evidence over boards beyond its limit; a pad that is both is a board outlier),
+    `evidence` the signed process statistic (+ excessive side, - insufficient side, standardized units),
+    `evidence_boards` the boards it has accumulated over, and `evidence_limit` its limit (> 0)."""
+
     pad_id: str
     x_mm: float
     y_mm: float
     kind: AlarmKind
     score: float
     volume_pct: float
+    alarm_type: AlarmType | None = None
+    evidence: float | None = None
+    evidence_boards: int | None = None
+    evidence_limit: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "pad_id": self.pad_id,
             "x_mm": self.x_mm,
             "y_mm": self.y_mm,
@@ -129,9 +144,22 @@ class AlarmedPad:
             "score": self.score,
             "volume_pct": self.volume_pct,
         }
+        optional = {
+            "alarm_type": self.alarm_type,
+            "evidence": self.evidence,
+            "evidence_boards": self.evidence_boards,
+            "evidence_limit": self.evidence_limit,
+        }
+        return out | {k: v for k, v in optional.items() if v is not None}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], prefix: str = "") -> AlarmedPad:
+        boards = None if d.get("evidence_boards") is None else _get(d, "evidence_boards", int, prefix)
+        if boards is not None and boards < 0:
+            raise InvalidEvent(f"{prefix}evidence_boards", f"is {boards}; send an integer >= 0")
+        limit = None if d.get("evidence_limit") is None else _number(d, "evidence_limit", prefix)
+        if limit is not None and limit <= 0:
+            raise InvalidEvent(f"{prefix}evidence_limit", f"is {limit}; send a number > 0")
         return cls(
             pad_id=_get(d, "pad_id", str, prefix),
             x_mm=_number(d, "x_mm", prefix),
@@ -139,6 +167,14 @@ class AlarmedPad:
             kind=cast(AlarmKind, _choice(d, "kind", ("excessive", "insufficient"), prefix)),
             score=_number(d, "score", prefix),
             volume_pct=_number(d, "volume_pct", prefix),
+            alarm_type=(
+                None
+                if d.get("alarm_type") is None
+                else cast(AlarmType, _choice(d, "alarm_type", ALARM_TYPES, prefix))
+            ),
+            evidence=None if d.get("evidence") is None else _number(d, "evidence", prefix),
+            evidence_boards=boards,
+            evidence_limit=limit,
         )
 
 
@@ -166,11 +202,19 @@ class PadAlarm:
         thresholds: Thresholds,
         model_version: str,
         alarm: np.ndarray | None = None,
+        *,
+        process: np.ndarray | None = None,
+        evidence: np.ndarray | None = None,
+        evidence_boards: np.ndarray | None = None,
+        evidence_limit: float | None = None,
     ) -> PadAlarm | None:
         """The alarm of a board given its signed per-pad scores `(P,)`; None when no pad passes.
 
         `alarm` (P,) int8 codes (+1 excessive, -1 insufficient, 0 none), when the scorer already decided
         them, are used as they are; otherwise the thresholds decide (score >= excessive, <= insufficient).
+        `process` (P,) int8 process-alarm codes (crrn.scoring.BoardScores.process), when given, mark each
+        alarmed pad's `alarm_type` (board_outlier where the score passes the thresholds, else process);
+        `evidence` (P,) float, `evidence_boards` (P,) int and `evidence_limit` fill the evidence fields.
         """
         if alarm is not None:
             excessive, insufficient = alarm > 0, alarm < 0  # (P,) bool each
@@ -182,12 +226,23 @@ class PadAlarm:
             return None
         p = board.pads
         kinds = np.where(excessive[hit], "excessive", "insufficient")
-        pads = tuple(
-            AlarmedPad(str(i), float(x), float(y), k, float(s), float(v))
-            for i, x, y, k, s, v in zip(
-                p.pad_id[hit], p.x_mm[hit], p.y_mm[hit], kinds, scores[hit], p.volume_pct[hit], strict=True
-            )
+        n = hit.size
+        types: list[Any] = [None] * n
+        if process is not None:
+            outlier = (scores[hit] >= thresholds.excessive) | (scores[hit] <= thresholds.insufficient)
+            types = np.where(outlier, "board_outlier", "process").tolist()
+        ev: list[Any] = [None] * n if evidence is None else np.asarray(evidence)[hit].astype(float).tolist()
+        ev_boards: list[Any] = (
+            [None] * n if evidence_boards is None else np.asarray(evidence_boards)[hit].astype(int).tolist()
         )
+        limit = None if evidence_limit is None else float(evidence_limit)
+        pads = tuple(
+            AlarmedPad(str(i), float(x), float(y), k, float(s), float(v), t, e, nb, limit)
+            for i, x, y, k, s, v, t, e, nb in zip(
+                p.pad_id[hit], p.x_mm[hit], p.y_mm[hit], kinds, scores[hit], p.volume_pct[hit],
+                types, ev, ev_boards, strict=True,
+            )
+        )  # fmt: skip
         return cls(
             alarm_id=alarm_id(board.event_id, model_version),
             event_id=board.event_id,

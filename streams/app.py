@@ -135,7 +135,7 @@ class PipelineWorker:
             ObservedModels(models, self.observer),
             ObservedStore(store, self.observer),
             self._publish_from_thread,
-            OutputTopics(alarms=settings.topic_alarms, defects=settings.topic_defects),
+            OutputTopics(settings.topic_alarms, settings.topic_defects, settings.topic_dlq),
             self.core.is_current,
             defect_policy,
         )
@@ -305,6 +305,7 @@ class PipelineWorker:
             records_in=self.core.records_in,
             boards_valid=self.core.boards_valid,
             dead_letters=self.core.dead_letters,
+            boards_refused=self.processor.boards_refused,
             in_flight=self.executor.in_flight,
             model_version=self.models.version,
             last_commit_age_s=None if self._last_commit is None else time.monotonic() - self._last_commit,

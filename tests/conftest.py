@@ -207,6 +207,12 @@ def fresh_database(database_urls: DatabaseUrls) -> Iterator[DatabaseUrls]:
 
 
 @pytest.fixture
+def own_database(database_urls: DatabaseUrls) -> Iterator[DatabaseUrls]:
+    """A new database migrated to head for ONE test (tests that compare whole tables); dropped afterwards."""
+    yield from _fresh_database(database_urls, migrate=True)
+
+
+@pytest.fixture
 def empty_database(database_urls: DatabaseUrls) -> Iterator[DatabaseUrls]:
     """A new database with no migration applied, for one test (migration tests); dropped afterwards."""
     yield from _fresh_database(database_urls, migrate=False)

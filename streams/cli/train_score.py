@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crrn.thresholds import DEFAULT_FALSE_ALARM_RATE
+from crrn.thresholds import DEFAULT_BOARD_FALSE_ALARM_RATE, DEFAULT_FALSE_ALARM_RATE
 from streams.cli.diagnosis import add_policy_arguments, policy_config_from_args
 
 if TYPE_CHECKING:
@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCORE_COLUMNS = ("event_id", "board_id", "printer_id", "print_index", "pad_id", "score", "alarm")
+SCORE_COLUMNS = (
+    "event_id", "board_id", "printer_id", "print_index", "pad_id", "score", "alarm",
+    "alarm_type", "evidence", "evidence_boards",
+)  # fmt: skip
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -145,7 +148,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("--model", required=True, help="model file")
     score.add_argument("--input", required=True, help="boards (.jsonl or .parquet)")
     score.add_argument("--output", required=True, help="scores (.parquet)")
-    score.add_argument("--method", choices=("crrn", "statistical", "pad_zscore"), default="crrn")
+    score.add_argument(
+        "--method", choices=("crrn", "statistical", "pad_zscore", "pad_zscore_board"), default="crrn"
+    )
     score.add_argument("--window", type=int, default=None, help="T (default: the model's)")
     score.add_argument("--hop", type=int, default=None, help="hop (default: the model's)")
     score.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -221,7 +226,9 @@ def _train(args: argparse.Namespace) -> int:
         hide_level=args.hide_level,
         calibration_volume_only_prob=args.anomaly_volume_only_prob,
         calibration_mus=tuple(args.calibration_mu),
-        calibration_false_alarm_rate=args.false_alarm_rate,
+        calibration_rule=_rule(args),
+        calibration_false_alarm_rate=args.false_alarm_rate or DEFAULT_FALSE_ALARM_RATE,
+        board_false_alarm_rate=args.board_false_alarm_rate,
         device=args.device,
     )
     boards = _read_boards(args.input)
@@ -236,23 +243,42 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _add_rule_arguments(parser: argparse.ArgumentParser, boards: str) -> None:
-    """--false-alarm-rate / --best-f1: the calibration rule (crrn/thresholds.py)."""
-    rule = parser.add_argument_group("threshold rule").add_mutually_exclusive_group()
+    """--board-false-alarm-rate, and --false-alarm-rate / --best-f1: the calibration rule
+    (crrn/thresholds.py, docs/alarms.md)."""
+    group = parser.add_argument_group("alarm limits (docs/alarms.md)")
+    group.add_argument(
+        "--board-false-alarm-rate",
+        type=float,
+        default=DEFAULT_BOARD_FALSE_ALARM_RATE,
+        metavar="R",
+        help=f"share of a healthy printer's boards that may carry any alarm (default "
+        f"{DEFAULT_BOARD_FALSE_ALARM_RATE:g}), split half to board outliers, half to process alarms; "
+        f"limits from the per-board extremes of the {boards} normal boards (a Gumbel tail fitted to "
+        "their quartiles where fewer than 10/(R/4) boards, with a warning)",
+    )
+    rule = group.add_mutually_exclusive_group()
     rule.add_argument(
         "--false-alarm-rate",
         type=float,
-        default=DEFAULT_FALSE_ALARM_RATE,
+        default=None,
         metavar="RATE",
-        help=f"control limits: each method's thresholds fire on this share of the {boards} normal "
-        f"pads per sign (default {DEFAULT_FALSE_ALARM_RATE:g})",
+        help=f"pad-level control limits instead for board outliers: each method's thresholds fire on this "
+        f"share of the {boards} normal pads per sign (e.g. {DEFAULT_FALSE_ALARM_RATE:g}); process "
+        "alarms keep their share of R",
     )
     rule.add_argument(
         "--best-f1",
-        action="store_const",
-        const=None,
-        dest="false_alarm_rate",
-        help="the paper's rule instead: best F1 on synthetic anomalies injected into those boards",
+        action="store_true",
+        help="the paper's rule instead for board outliers: best F1 on synthetic anomalies injected into "
+        "those boards; process alarms keep their share of R",
     )
+
+
+def _rule(args: argparse.Namespace) -> str:
+    """The outlier rule of crrn.model_training: board (default), pad (--false-alarm-rate) or best_f1."""
+    if args.best_f1:
+        return "best_f1"
+    return "board" if args.false_alarm_rate is None else "pad"
 
 
 def _calibrate(args: argparse.Namespace) -> int:
@@ -265,7 +291,9 @@ def _calibrate(args: argparse.Namespace) -> int:
         _read_boards(args.input),
         seed=args.seed,
         device=args.device,
-        false_alarm_rate=args.false_alarm_rate,
+        false_alarm_rate=args.false_alarm_rate or DEFAULT_FALSE_ALARM_RATE,
+        rule=_rule(args),
+        board_false_alarm_rate=args.board_false_alarm_rate,
     )
     path = new.save(args.output or args.model)
     for method, t in new.thresholds.items():
@@ -281,6 +309,16 @@ def _score_table(batch: list[BoardScores]) -> Any:
     sizes = np.array([len(s.pad_id) for s in batch])
     alarm = np.concatenate([s.alarm for s in batch]).astype(np.int8)
     alarm_names = np.array(["insufficient", "none", "excessive"])[alarm + 1]
+    from crrn.scoring import ALARM_TYPE_NAMES
+
+    alarm_type = np.array(ALARM_TYPE_NAMES)[np.concatenate([s.alarm_type for s in batch])]
+    zeros = [np.zeros(len(s.pad_id)) for s in batch]
+    evidence = np.concatenate(
+        [z if s.evidence is None else s.evidence for s, z in zip(batch, zeros, strict=True)]
+    )
+    ev_boards = np.concatenate(
+        [z if s.evidence_boards is None else s.evidence_boards for s, z in zip(batch, zeros, strict=True)]
+    )
     return pa.Table.from_pydict(
         {
             "event_id": np.repeat([s.event_id for s in batch], sizes),
@@ -290,6 +328,9 @@ def _score_table(batch: list[BoardScores]) -> Any:
             "pad_id": np.concatenate([s.pad_id for s in batch]).astype(str),
             "score": np.concatenate([s.score for s in batch]).astype(np.float32),
             "alarm": alarm_names,
+            "alarm_type": alarm_type,
+            "evidence": evidence.astype(np.float32),
+            "evidence_boards": ev_boards.astype(np.int32),
         },
         schema=_score_schema(),
     )
@@ -382,4 +423,5 @@ def _score_schema() -> Any:
     import pyarrow as pa
 
     types = [pa.string(), pa.string(), pa.string(), pa.int64(), pa.string(), pa.float32(), pa.string()]
+    types += [pa.string(), pa.float32(), pa.int32()]
     return pa.schema(list(zip(SCORE_COLUMNS, types, strict=True)))

@@ -17,14 +17,17 @@ higher `last_print_index`), so a stale worker cannot move it back; `diagnosis_st
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from schemas.messages import DefectEvent, PadAlarm
+from streams.pipeline.errors import PermanentStoreError
 from streams.pipeline.results import BoardRecord, DiagnosisStateRow, ResultBatch
 
 _PRINTERS = text(
@@ -148,6 +151,32 @@ def defect_params(event: DefectEvent) -> dict[str, Any]:
     }
 
 
+def refused_by_content(exc: BaseException) -> bool:
+    """Did PostgreSQL (or the driver, before sending) refuse the VALUES themselves?
+
+    Yes for data errors (a NUL character in text, a string too long, a number out of range: SQLSTATE
+    class 22) and integrity errors (a violated constraint: class 23), and for values the driver cannot
+    encode (e.g. a lone surrogate). Everything else -- the server down or restarting, a reset connection,
+    a timeout, even a missing table (a deployment error, not the board's fault) -- is transient."""
+    if isinstance(exc, DataError | IntegrityError):
+        return True
+    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
+        return isinstance(exc.orig, UnicodeError | ValueError)
+    return isinstance(exc, UnicodeError)
+
+
+@contextlib.contextmanager
+def permanent_errors() -> Iterator[None]:
+    """Re-raise content refusals as the core's PermanentStoreError (with the server's reason)."""
+    try:
+        yield
+    except Exception as exc:
+        if not refused_by_content(exc):
+            raise
+        orig = getattr(exc, "orig", None) or exc
+        raise PermanentStoreError(f"{type(orig).__name__}: {str(orig).splitlines()[0]}") from exc
+
+
 class ResultWriter:
     """Idempotent bulk writer of `ResultBatch`es, plus the "already stored?" lookup used on replay."""
 
@@ -158,7 +187,7 @@ class ResultWriter:
         """The subset of `event_ids` that board_inspections already holds."""
         if not event_ids:
             return set()
-        with self.engine.connect() as conn:
+        with permanent_errors(), self.engine.connect() as conn:
             rows = conn.execute(
                 text("SELECT event_id FROM board_inspections WHERE event_id = ANY(:ids)"),
                 {"ids": list(event_ids)},
@@ -169,7 +198,7 @@ class ResultWriter:
         """The stored diagnosis state of each of `printer_ids` that has one (one query)."""
         if not printer_ids:
             return {}
-        with self.engine.connect() as conn:
+        with permanent_errors(), self.engine.connect() as conn:
             rows = conn.execute(
                 text(
                     "SELECT printer_id, model_version, last_print_index, state FROM diagnosis_state "
@@ -187,11 +216,20 @@ class ResultWriter:
             for r in rows
         }
 
-    def write(self, batch: ResultBatch) -> None:
+    def write(self, batch: ResultBatch, before_commit: Callable[[], None] | None = None) -> None:
         """Insert the batch in one transaction; rows that exist already are left as they are, except a
-        diagnosis state, which a state at a higher `last_print_index` replaces."""
+        diagnosis state, which a state at a higher `last_print_index` replaces. `before_commit` runs after
+        the last insert, inside the transaction (if it raises, the transaction is rolled back).
+
+        Raises PermanentStoreError when PostgreSQL refuses the rows themselves (`refused_by_content`)."""
         if not len(batch):
+            if before_commit is not None:
+                before_commit()
             return
+        with permanent_errors():
+            self._write(batch, before_commit)
+
+    def _write(self, batch: ResultBatch, before_commit: Callable[[], None] | None) -> None:
         printers = {(r.board.printer_id, r.board.line_id) for r in batch.boards}
         maps = [m for m in map(anomaly_map_params, batch.boards) if m is not None]
         alarms = [row for a in batch.alarms for row in pad_alarm_params(a)]
@@ -219,3 +257,5 @@ class ResultWriter:
                         for r in sorted(batch.diagnosis_states, key=lambda r: r.printer_id)
                     ],
                 )
+            if before_commit is not None:
+                before_commit()

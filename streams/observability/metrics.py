@@ -13,7 +13,7 @@ Two kinds of series:
 
 End-to-end latency is measured from the board's `inspected_at` (the SPI machine's clock, so clock skew
 between it and the worker shows up here) to the moment its batch is stored, which is after its alarm and
-defect messages were published and acknowledged by the broker.
+defect messages were published and acknowledged by the broker (inside that transaction).
 
 Every metric lives in the registry given (one per worker; tests make their own), never the global one.
 """
@@ -57,13 +57,13 @@ class PrometheusObserver:
         )
         self.batch_boards = Histogram(
             f"{PREFIX}_batch_boards",
-            "Boards per stored batch of the inference thread",
+            "Boards per stored transaction (a batch, or a part of one the store refused)",
             registry=registry,
             buckets=SIZE_BUCKETS,
         )
         self.store_seconds = Histogram(
             f"{PREFIX}_store_seconds",
-            "Duration of one batch's database transaction",
+            "Duration of one stored transaction (publishing its alarms and defects included)",
             registry=registry,
             buckets=INFERENCE_BUCKETS,
         )
@@ -135,6 +135,7 @@ class WorkerSnapshot:
     boards_valid: int
     dead_letters: int
     in_flight: int
+    boards_refused: int  # valid boards the result store refused (dead-lettered by the processor)
     model_version: str
     last_commit_age_s: float | None  # None: no offset committed yet
     partitions: tuple[PartitionSnapshot, ...] = field(default_factory=tuple)
@@ -158,6 +159,8 @@ class WorkerCollector(Collector):
         )
         yield _counter("boards_valid", "Input records that were valid board events", s.boards_valid)
         yield _counter("dead_letters", "Input records dead-lettered (invalid), acknowledged", s.dead_letters)
+        refused_doc = "Boards the result store refused (dead-lettered with the reason)"
+        yield _counter("boards_refused", refused_doc, s.boards_refused)
         yield _gauge("executor_in_flight", "Jobs queued for or in the inference thread", s.in_flight)
         info = InfoMetricFamily(f"{PREFIX}_model", "The model the worker scores with")
         info.add_metric([], {"version": s.model_version})

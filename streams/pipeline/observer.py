@@ -7,14 +7,15 @@ by the adapter when it is scraped, so the hot path pays nothing for it.
 
 The hooks are port decorators, not calls inside the processor: `ObservedModels` times every
 `score_windows` call of the model the processor uses, `ObservedStore` reports every batch after the store
-wrote it (alarms and defects of a batch are published and acknowledged before its write, see
-processor.py, so "stored" is also "published"). The processor is unchanged and unaware of them.
+wrote it (alarms and defects of a batch are published and acknowledged inside its transaction, before
+the commit, see processor.py, so "stored" is also "published"). The processor is unchanged and unaware
+of them.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -88,7 +89,9 @@ class ObservedStore:
     def diagnosis_states(self, printer_ids: Sequence[str]) -> dict[str, DiagnosisStateRow]:
         return self._store.diagnosis_states(printer_ids)
 
-    def write(self, batch: ResultBatch) -> None:
+    def write(self, batch: ResultBatch, before_commit: Callable[[], None] | None = None) -> None:
         start = time.perf_counter()
-        self._store.write(batch)  # raises: nothing durable, nothing observed (the executor retries)
+        # raises: nothing durable, nothing observed (the executor retries, or the processor splits a
+        # refused batch and writes its parts, each observed on its own)
+        self._store.write(batch, before_commit)
         self._observer.batch_stored(batch, time.perf_counter() - start, datetime.now(UTC))

@@ -30,7 +30,10 @@ CommitOffsets = Callable[[Mapping[TopicPartition, int]], Awaitable[bool]]
 
 
 class ResultStore(Protocol):
-    """Durable, idempotent storage of result batches (keyed by event id)."""
+    """Durable, idempotent storage of result batches (keyed by event id).
+
+    Every method raises `streams.pipeline.errors.PermanentStoreError` when the store refuses the content
+    itself (retrying cannot help); any other exception means "try again later"."""
 
     def stored_event_ids(self, event_ids: Sequence[str]) -> set[str]:
         """The subset of `event_ids` already stored (replay after a crash or a rebalance)."""
@@ -40,8 +43,10 @@ class ResultStore(Protocol):
         """The stored diagnosis state of each printer that has one."""
         ...
 
-    def write(self, batch: ResultBatch) -> None:
-        """Store the whole batch atomically; rows stored already stay as they are."""
+    def write(self, batch: ResultBatch, before_commit: Callable[[], None] | None = None) -> None:
+        """Store the whole batch atomically; rows stored already stay as they are. `before_commit` runs
+        inside the transaction, after every row was accepted and before the commit; if it raises, nothing
+        is stored (the processor publishes there, so a refused batch publishes nothing)."""
         ...
 
 

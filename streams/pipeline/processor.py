@@ -13,28 +13,38 @@ Order per batch (what makes the guarantees):
 4. diagnose: read the defect policy's stored state of every printer with new scores (one query), import
    it into the policy (never trusting memory, which may be stale after a partition moved), feed the new
    scores in print order and export the state after them;
-5. publish alarm and defect messages and wait for the broker's acknowledgement;
-6. write the batch in one transaction (idempotent on event id), with the policy states (only moving
-   forward).
-Only then does the loop mark the jobs' offsets durable. A crash between 5 and 6 republishes the same
-alarms (same alarm_id) and defect events (same event_key: the stored policy state is still the one from
-before the batch) on replay; a crash anywhere else republishes nothing. Because each policy state is
+5. write the batch in one transaction (idempotent on event id), with the policy states (only moving
+   forward), and -- inside it, once every row was accepted -- publish the alarm and defect messages and
+   wait for the broker's acknowledgement, then commit;
+6. a batch the store refuses for its content (`PermanentStoreError`: a value PostgreSQL cannot hold) is
+   split until the offending boards are found: they go to the dead-letter topic with the store's reason
+   and their source offset, the rest is stored (and published) as usual. Any other store error (database
+   down, connection reset) propagates: the executor retries the whole batch, without end and without
+   loss. One bad board never stops the other printers.
+Only then does the loop mark the jobs' offsets durable. A crash between publish and commit republishes
+the same alarms (same alarm_id) and defect events (same event_key: the stored policy state is still the
+one from before the batch) on replay; a crash anywhere else republishes nothing. Because each policy state is
 stored in the transaction of the boards it has seen, a restarted or new owner continues every printer's
 diagnosis exactly where the stored boards end: a defect episode spanning a crash is raised once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from crrn.scoring import BoardScores
 from crrn.windowing import Window
-from schemas.messages import DefectEvent
+from schemas.codec import inspection_to_json
+from schemas.errors import InvalidEvent
+from schemas.messages import DeadLetter, DefectEvent
+from streams.pipeline.errors import PermanentStoreError
 from streams.pipeline.jobs import BoardJob, DefectPolicy, StatefulDefectPolicy
 from streams.pipeline.ports import Models, Publish, ResultStore
-from streams.pipeline.results import BoardRecord, DiagnosisStateRow, ResultBatch, alarm_message
+from streams.pipeline.results import BoardRecord, DiagnosisStateRow, ResultBatch, alarm_message, split_batch
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +53,11 @@ log = logging.getLogger(__name__)
 class OutputTopics:
     alarms: str
     defects: str
+    dead_letters: str = ""  # where boards the store refuses go ("" = the alarm topic's name + ".dlq")
+
+    @property
+    def dlq(self) -> str:
+        return self.dead_letters or f"{self.alarms}.dlq"
 
 
 class BatchProcessor:
@@ -66,6 +81,8 @@ class BatchProcessor:
         self.defect_policy = defect_policy
         self.boards_written = 0
         self.boards_skipped = 0
+        self.boards_refused = 0
+        self._clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def _score(self, windows: list[Window]) -> dict[str, BoardScores]:
         """Scores by event_id; a window that cannot be scored (e.g. a recipe the model lacks) is left out."""
@@ -104,7 +121,7 @@ class BatchProcessor:
     ) -> list[DefectEvent]:
         """Step 4: each printer's new scores through the policy; its state after them goes into `batch`."""
         stateful = policy if isinstance(policy, StatefulDefectPolicy) else None
-        stored = {} if stateful is None else self.store.diagnosis_states(sorted(scores_by_printer))
+        stored = {} if stateful is None else self._diagnosis_states(sorted(scores_by_printer))
         events: list[DefectEvent] = []
         for printer_id, printer_scores in scores_by_printer.items():
             printer_scores.sort(key=lambda s: s.print_index)
@@ -135,7 +152,7 @@ class BatchProcessor:
             return
         candidates = [b.event_id for j in jobs if j.window is not None for b in j.window.new_boards]
         candidates += [u.board.event_id for j in jobs for u in j.unscored]
-        stored = self.store.stored_event_ids(candidates)
+        stored = self._stored_event_ids(candidates)
         windows = [
             j.window
             for j in jobs
@@ -170,10 +187,70 @@ class BatchProcessor:
         if policy is not None and new_scores_by_printer:
             batch.defects.extend(self._diagnose(policy, new_scores_by_printer, batch))
 
+        refused: list[tuple[BoardRecord, str]] = []
+        self._store(batch, refused)
+        if refused:
+            self.publish([self._dead_letter(record, reason) for record, reason in refused])
+            self.boards_refused += len(refused)
+        self.boards_written += len(batch.boards) - len(refused)
+        self.boards_skipped += len(stored)
+
+    # ------------------------------------------------------------------ storing (step 5 and 6)
+    def _records(self, batch: ResultBatch) -> list[tuple[str, bytes, bytes]]:
         records = [(self.topics.alarms, a.printer_id.encode(), a.to_json()) for a in batch.alarms]
         records += [(self.topics.defects, e.printer_id.encode(), e.to_json()) for e in batch.defects]
-        if records:
-            self.publish(records)
-        self.store.write(batch)
-        self.boards_written += len(batch.boards)
-        self.boards_skipped += len(stored)
+        return records
+
+    def _store(self, batch: ResultBatch, refused: list[tuple[BoardRecord, str]]) -> None:
+        """Publish and store `batch` in one transaction; when the store refuses it for its content, split
+        it until the offending boards are found (they go to `refused`) and store the rest.
+
+        The messages are published inside the store's transaction, after it accepted every row and before
+        it commits (`before_commit`): a refused part publishes nothing, and a crash between publish and
+        commit only republishes the same alarm ids and defect keys on replay."""
+        records = self._records(batch)
+        try:
+            self.store.write(batch, before_commit=(lambda: self.publish(records)) if records else None)
+            return
+        except PermanentStoreError as exc:
+            parts = split_batch(batch)
+            if parts is None:
+                if batch.boards:  # one board and its alarm: this board is what the store refuses
+                    log.error("board %s refused by the store: %s", batch.boards[0].board.event_id, exc.reason)
+                    refused.append((batch.boards[0], exc.reason))
+                else:  # a printer's defect events / diagnosis state alone
+                    log.error("diagnosis rows refused by the store (not stored): %s", exc.reason)
+                return
+        for part in parts:
+            self._store(part, refused)
+
+    def _dead_letter(self, record: BoardRecord, reason: str) -> tuple[str, bytes, bytes]:
+        problem = f"refused by the result store ({reason}); correct the value at the source and send it again"
+        src = record.source
+        letter = DeadLetter.from_error(
+            inspection_to_json(record.board), InvalidEvent("event", problem),
+            src.topic, src.partition, src.offset, self._clock(),
+        )  # fmt: skip
+        return self.topics.dlq, record.board.printer_id.encode("utf-8", "replace"), letter.to_json()
+
+    def _stored_event_ids(self, event_ids: list[str]) -> set[str]:
+        """The store's lookup; ids it cannot even look up (refused content) count as not stored, so the
+        write finds and refuses their boards."""
+        try:
+            return self.store.stored_event_ids(event_ids)
+        except PermanentStoreError:
+            out: set[str] = set()
+            for event_id in event_ids:
+                with contextlib.suppress(PermanentStoreError):
+                    out |= self.store.stored_event_ids([event_id])
+            return out
+
+    def _diagnosis_states(self, printer_ids: list[str]) -> dict[str, DiagnosisStateRow]:
+        try:
+            return self.store.diagnosis_states(printer_ids)
+        except PermanentStoreError:
+            out: dict[str, DiagnosisStateRow] = {}
+            for printer_id in printer_ids:
+                with contextlib.suppress(PermanentStoreError):
+                    out.update(self.store.diagnosis_states([printer_id]))
+            return out

@@ -67,3 +67,24 @@ def alarm_message(scores: BoardScores) -> PadAlarm | None:
     this message) and the published message always agree."""
     s = scores
     return PadAlarm.for_board(s.board, s.score, s.thresholds, s.model_version, s.alarm)
+
+
+def split_batch(batch: ResultBatch) -> list[ResultBatch] | None:
+    """Two smaller batches whose union is `batch`, for finding what a store refuses; None when it cannot
+    be split (one board and its alarm, or a printer's diagnosis rows alone).
+
+    Boards first leave the printer-level rows (defects, diagnosis states), then halve; each board keeps
+    its own alarm message. (Only on this failure path is a diagnosis state stored apart from its boards.)"""
+    printer_rows = bool(batch.defects or batch.diagnosis_states)
+    if batch.boards and printer_rows:
+        boards_only = ResultBatch(boards=list(batch.boards), alarms=list(batch.alarms))
+        diagnosis = ResultBatch(defects=list(batch.defects), diagnosis_states=list(batch.diagnosis_states))
+        return [boards_only, diagnosis]
+    if len(batch.boards) <= 1:
+        return None
+    half = len(batch.boards) // 2
+    parts = []
+    for boards in (batch.boards[:half], batch.boards[half:]):
+        ids = {r.board.event_id for r in boards}
+        parts.append(ResultBatch(boards=list(boards), alarms=[a for a in batch.alarms if a.event_id in ids]))
+    return parts

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -269,17 +270,14 @@ def read_topic(settings: Settings, topic: str) -> list[tuple[int, int, bytes | N
     return asyncio.run(read())
 
 
-@pytest.fixture
-def pipeline(
-    settings: Settings, fresh_database: object, tiny_model: Path, tmp_path: Path
-) -> Iterator[Pipeline]:
+def open_pipeline(settings: Settings, database_url: str, model: Path, logs: Path) -> Pipeline:
+    """Private topics and consumer group on `settings`' broker, the database at `database_url`."""
     from streams.db.engine import make_engine
     from streams.kafka.admin import ensure_topics
 
-    urls = fresh_database
     run = uuid.uuid4().hex[:8]
     s = settings.with_(
-        database_url=urls.writer,  # type: ignore[attr-defined]
+        database_url=database_url,
         topic_inspections=f"t-{run}.inspections",
         topic_alarms=f"t-{run}.alarms",
         topic_defects=f"t-{run}.defects",
@@ -288,13 +286,67 @@ def pipeline(
         worker_id=f"t-{run}-workers",
     )
     ensure_topics(s)
-    engine = make_engine(s.database_url)
-    p = Pipeline(s, engine, tiny_model, tmp_path, [])
+    return Pipeline(s, make_engine(s.database_url), model, logs, [])
+
+
+def close_pipeline(p: Pipeline) -> None:
+    for proc in p.workers:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+    p.engine.dispose()
+
+
+@pytest.fixture
+def pipeline(
+    settings: Settings, fresh_database: object, tiny_model: Path, tmp_path: Path
+) -> Iterator[Pipeline]:
+    p = open_pipeline(settings, fresh_database.writer, tiny_model, tmp_path)  # type: ignore[attr-defined]
     try:
         yield p
     finally:
-        for proc in p.workers:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait(10)
-        engine.dispose()
+        close_pipeline(p)
+
+
+def assert_as_undisturbed(p: Pipeline, boards: list[BoardInspection]) -> None:
+    """What a run with faults must end with, compared with the same events scored offline in one go
+    (the undisturbed run): every board exactly once and scored; the stored pad alarms and the alarm
+    topic's alarm ids those of offline scoring (repeats only with the same id and content); with a
+    classifier beside the model, the same defect events and every printer's diagnosis state at its
+    last board."""
+    from crrn.diagnosis.classifier import classifier_path_for
+    from crrn.model_file import ModelBundle
+    from crrn.scoring import Scorer, score_boards
+    from schemas.messages import alarm_id
+
+    with p.engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(text("SELECT event_id, status FROM board_inspections"))]
+        maps = conn.execute(text("SELECT count(*) FROM anomaly_maps")).scalar_one()
+        stored_alarms = {
+            (r.event_id, r.pad_id) for r in conn.execute(text("SELECT event_id, pad_id FROM pad_alarms"))
+        }
+        states = dict(conn.execute(text("SELECT printer_id, last_print_index FROM diagnosis_state")).all())
+    ids = [e for e, _ in rows]
+    assert len(ids) == len(set(ids)), "a board was stored twice"
+    assert set(ids) == {b.event_id for b in boards}, "a board was lost (or an unknown one stored)"
+    assert {st for _, st in rows} == {"scored"}
+    assert maps == len(boards)
+
+    bundle = ModelBundle.load(p.model)
+    scorer = Scorer(bundle, device="cpu")
+    offline = list(score_boards(boards, scorer, bundle.window_length, bundle.window_hop))
+    expected = {(s.event_id, str(pad)) for s in offline for pad in s.pad_id[s.alarm != 0]}
+    assert stored_alarms == expected, "the stored alarms differ from the undisturbed run"
+
+    messages: dict[str, set[bytes]] = {}
+    for _, _, _, value in read_topic(p.settings, p.settings.topic_alarms):
+        msg = json.loads(value)
+        messages.setdefault(msg["alarm_id"], set()).add(json.dumps(msg["pads"], sort_keys=True).encode())
+    expected_ids = {alarm_id(s.event_id, s.model_version) for s in offline if s.n_alarms}
+    assert set(messages) == expected_ids, "an alarm is missing from the topic (or one is extra)"
+    assert all(len(v) == 1 for v in messages.values()), "a repeated alarm id with other content"
+
+    if classifier_path_for(p.model).is_file():
+        assert stored_defect_events(p.engine) == offline_defect_events(boards, p.model)
+        last = {b.printer_id: b.print_index for b in sorted(boards, key=lambda b: b.print_index)}
+        assert states == last, "a printer's diagnosis state did not reach its last board"

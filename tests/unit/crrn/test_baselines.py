@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from crrn.baselines import PadHistoryZScore, StatisticalBaseline
+from crrn.baselines import BoardLevelPadZScore, PadHistoryZScore, StatisticalBaseline
 
 
 def test_statistical_group_zscores_by_hand() -> None:
@@ -33,3 +33,15 @@ def test_pad_history_score_is_the_normalized_volume() -> None:
     x = np.array([[[[[2.5, 7.0]], [[9.0, 9.0]]]]], dtype=np.float32)  # (1, 1, 2, 1, 2)
     s = PadHistoryZScore(mask).score_windows_array(x)
     assert s.tolist() == [[[[2.5, 0.0]]]]
+
+
+def test_board_level_pad_zscore_by_hand() -> None:
+    # a 2 x 3 grid, pads on 5 cells (cell (1, 2) empty); channel 0 = normalized volume = the z-score
+    mask = np.array([[True, True, True], [True, True, False]])
+    x = np.zeros((1, 2, 2, 2, 3), dtype=np.float32)  # (B, T, C, H, W)
+    x[0, 0, 0] = [[1, 2, 3], [4, 10, 99]]  # board 0: pads 1 2 3 4 10 -> median 3 -> -2 -1 0 1 7
+    x[0, 1, 0] = [[-1, -1, -1], [-1, 3, 0]]  # board 1: the whole board 1 std light, one pad +3
+    x[0, 1, 1] = 50.0  # other channels are ignored
+    s = BoardLevelPadZScore(mask).score_windows_array(x)
+    np.testing.assert_allclose(s[0, 0], [[-2, -1, 0], [1, 7, 0]])
+    np.testing.assert_allclose(s[0, 1], [[0, 0, 0], [0, 4, 0]])  # the board's level is removed

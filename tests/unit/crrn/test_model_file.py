@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from crrn.evidence import EvidenceModel, EvidenceTracker, ResidualScale
 from crrn.layout import PadGrid
 from crrn.model_file import FORMAT, BundleError, ModelBundle, RecipeModel
 from crrn.nn import CRRN, CRRNConfig
@@ -126,3 +127,31 @@ def test_hide_level_round_trips_and_is_absent_from_one_pass_models(tmp_path: Pat
     loaded = ModelBundle.load(b.save(tmp_path / "m.pt"))
     assert loaded.hide_suspects_above == 1.5
     assert loaded.version == b.version
+
+
+def test_process_alarm_rule_round_trips_and_older_files_load_without_it(tmp_path: Path) -> None:
+    b = tiny_bundle()
+    assert "evidence" not in b.meta()  # files calibrated before process alarms keep their version
+    v0 = b.version
+    old = ModelBundle.load(b.save(tmp_path / "old.pt"))
+    assert old.evidence == {}
+    assert EvidenceTracker.from_bundle(old, "crrn") is None  # board outliers only
+    scale = ResidualScale(np.arange(6, dtype=np.float32) / 10, np.full(6, 0.5, np.float32))
+    b.evidence = {"crrn": EvidenceModel(limit=7.5, recipes={"R1": scale}, details={"method": "gpd"})}
+    assert b.version != v0
+    loaded = ModelBundle.load(b.save(tmp_path / "m.pt"))
+    assert loaded.version == b.version
+    ev = loaded.evidence["crrn"]
+    assert (ev.limit, ev.reference, ev.cap, ev.details) == (7.5, 1.0, 15.0, {"method": "gpd"})
+    np.testing.assert_array_equal(ev.recipes["R1"].center, scale.center)
+    np.testing.assert_array_equal(ev.recipes["R1"].scale, scale.scale)
+    tracker = EvidenceTracker.from_bundle(loaded, "crrn")
+    assert tracker is not None
+    assert tracker.model_version == loaded.version
+
+
+def test_a_process_rule_for_other_pads_is_refused() -> None:
+    b = tiny_bundle()
+    wrong = ResidualScale(np.zeros(5, np.float32), np.ones(5, np.float32))
+    with pytest.raises(BundleError, match="recipe R1 has 5 pads"):
+        ModelBundle(**{**b.__dict__, "evidence": {"crrn": EvidenceModel(3.0, {"R1": wrong})}})

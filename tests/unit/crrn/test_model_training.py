@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from crrn.model_file import ModelBundle
+from crrn.model_file import METHODS, ModelBundle
 from crrn.model_training import (
     Segment,
     TrainOptions,
@@ -57,7 +57,9 @@ def test_train_save_load_score_end_to_end(board_factory: Make, tmp_path: Path) -
     assert bundle.metrics["training"]["train_windows"] == 50
     assert bundle.metrics["training"]["val_windows"] == 6
     assert bundle.metrics["calibration"]["crrn"]["n_windows"] == 2  # held out: 1 window of 4 per printer
-    assert set(bundle.thresholds) == {"crrn", "statistical", "pad_zscore"}
+    assert set(bundle.thresholds) == {"crrn", "statistical", "pad_zscore", "pad_zscore_board"}
+    assert set(bundle.evidence) == set(bundle.thresholds)  # a process-alarm rule for every method
+    assert bundle.metrics["calibration"]["crrn"]["heldout_boards"] == 12  # 6 per printer, stream-scored
     path = bundle.save(tmp_path / "model.pt")
     loaded = ModelBundle.load(path)
     assert loaded.version == bundle.version
@@ -66,12 +68,15 @@ def test_train_save_load_score_end_to_end(board_factory: Make, tmp_path: Path) -
     out = list(score_boards(fresh, scorer, loaded.window_length, loaded.window_hop))
     assert [s.print_index for s in out] == list(range(100, 110))
     assert all(np.isfinite(s.score).all() for s in out)
-    assert bundle.metrics["calibration"]["crrn"]["rule"] == "false_alarm_rate=0.001"  # the default rule
+    assert all(s.process is not None and s.evidence_limit == loaded.evidence["crrn"].limit for s in out)
+    report = bundle.metrics["calibration"]["crrn"]
+    assert report["rule"] == "board_false_alarm_rate=0.01"  # the default rule
+    assert bundle.thresholds["crrn"].to_dict() == report["board_rule_thresholds"]
     recal = recalibrate(loaded, fresh, seed=3, device="cpu")
     assert recal.version != loaded.version
     assert recal.state_dict is loaded.state_dict  # weights untouched
-    assert recal.metrics["calibration"]["crrn"]["rule"] == "false_alarm_rate=0.001"
-    at_rate = recalibrate(loaded, fresh, seed=3, device="cpu", false_alarm_rate=0.05)
+    assert recal.metrics["calibration"]["crrn"]["rule"] == "board_false_alarm_rate=0.01"
+    at_rate = recalibrate(loaded, fresh, seed=3, device="cpu", false_alarm_rate=0.05, rule="pad")
     assert at_rate.metrics["calibration"]["crrn"]["rule"] == "false_alarm_rate=0.05"
     assert at_rate.thresholds["crrn"] != recal.thresholds["crrn"]
     paper = recalibrate(loaded, fresh, seed=3, device="cpu", false_alarm_rate=None)
@@ -110,7 +115,7 @@ def test_a_tight_budget_still_trains_and_calibrates(board_factory: Make) -> None
     opts = TrainOptions(window=4, epochs=1, max_minutes=0.25, batch_size=8, max_calibration_windows=4)
     bundle = train_bundle(boards, opts)
     assert bundle.metrics["training"]["epochs"] == 1
-    assert set(bundle.thresholds) == {"crrn", "statistical", "pad_zscore"}
+    assert set(bundle.thresholds) == set(METHODS)
 
 
 def test_train_options_pass_the_structured_corruption_knobs() -> None:

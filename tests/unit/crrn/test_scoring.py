@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from crrn.evidence import EvidenceModel, EvidenceTracker, ResidualScale
 from crrn.layout import PadGrid
 from crrn.model_file import ModelBundle, RecipeModel
 from crrn.nn import CRRN, CRRNConfig
@@ -103,3 +104,42 @@ def test_unknown_method_and_recipe(bundle: ModelBundle, board_factory: Make) -> 
     wins = windows_of([board_factory(i, recipe_id="R9", n_pads=12) for i in range(4)])
     with pytest.raises(KeyError, match="R9"):
         scorer.score_windows(wins)
+
+
+def test_pad_zscore_board_method_by_hand(bundle: ModelBundle, board_factory: Make) -> None:
+    b2 = ModelBundle(**{**bundle.__dict__, "thresholds": {"pad_zscore_board": Thresholds(1.0, -1.0)}})
+    scorer = Scorer(b2, device="cpu", method="pad_zscore_board")
+    boards = [board_factory(i, n_pads=12) for i in range(300, 304)]
+    out = scorer.score_windows(windows_of(boards))
+    norm = bundle.recipes["R1"].normalizer
+    for b, s in zip(boards, out, strict=True):
+        z = (b.pads.volume_pct - norm.centre[0]) / norm.scale[0]
+        np.testing.assert_allclose(s.score, z - np.median(z), rtol=1e-5, atol=1e-5)
+
+
+def test_score_boards_applies_the_process_rule_per_printer_in_order(
+    bundle: ModelBundle, board_factory: Make
+) -> None:
+    unit = ResidualScale(np.zeros(12, np.float32), np.full(12, 0.5, np.float32))
+    b2 = ModelBundle(**{**bundle.__dict__, "evidence": {"pad_zscore": EvidenceModel(2.0, {"R1": unit})}})
+    scorer = Scorer(b2, device="cpu", method="pad_zscore")
+    boards = [board_factory(i, printer_id=p, n_pads=12) for p in ("P1", "P2") for i in range(8)]
+    shuffled = [boards[i] for i in np.random.default_rng(1).permutation(len(boards))]
+    out = list(score_boards(shuffled, scorer, T, 1, batch_windows=3))  # batches straddle printers
+    assert all(s.evidence_limit == 2.0 for s in out)
+    plain = list(score_boards(boards, scorer, T, 1, tracker=None))
+    assert all(s.process is None for s in plain)
+    # the same as the worker: one tracker, each printer's boards in print order
+    tracker = EvidenceTracker.from_bundle(b2, "pad_zscore")
+    assert tracker is not None
+    expected = [t for p in ("P1", "P2") for t in tracker([s for s in plain if s.printer_id == p])]
+    by_id = {s.event_id: s for s in out}
+    assert sorted(by_id) == sorted(s.event_id for s in expected)
+    for e in expected:
+        np.testing.assert_array_equal(by_id[e.event_id].evidence, e.evidence)
+        np.testing.assert_array_equal(by_id[e.event_id].alarm, e.alarm)
+    assert any((s.process != 0).any() for s in out)  # the rule fired on these boards (scale 0.5, h = 2)
+    # the alarm column is the union: board outliers where the score passes, process alarms elsewhere
+    for s in out:
+        assert s.process is not None
+        np.testing.assert_array_equal(s.alarm, np.where(s.outlier != 0, s.outlier, s.process))

@@ -8,13 +8,21 @@ import pytest
 from crrn.baselines import PadHistoryZScore
 from crrn.thresholds import (
     CalibrationSet,
+    GPDFit,
+    GumbelFit,
     Thresholds,
     best_f1,
     best_f1_rule_thresholds,
+    board_outlier_limits,
+    boards_needed,
     calibrate_sets,
     false_alarm_limits,
+    fit_tail,
+    gpd_pwm,
     inject,
     pr_curve,
+    split_board_rate,
+    tail_limit,
 )
 from schemas.errors import InvalidEvent
 
@@ -166,3 +174,83 @@ def test_false_alarm_limits_by_hand() -> None:
     assert float((scores >= t.excessive).mean()) == pytest.approx(0.01)
     with pytest.raises(ValueError, match="false_alarm_rate"):
         false_alarm_limits(scores, 0.0)
+
+
+# ------------------------------------------------------------------ board-level limits
+
+
+def test_board_rate_split_and_boards_needed() -> None:
+    assert split_board_rate(0.01) == (0.005, 0.005)
+    assert boards_needed(0.0025) == 4000  # R = 1 %: a quarter per sign and kind, 10 boards beyond it
+    with pytest.raises(ValueError, match="board_false_alarm_rate"):
+        split_board_rate(0.6)
+
+
+def test_gpd_pwm_by_hand() -> None:
+    # y = 0, 1, 3: a0 = 4/3; p = 0.65/3, 1.65/3, 2.65/3 -> a1 = (0 + 0.45 * 1 + (0.35/3) * 3) / 3 = 0.8/3
+    # a0 - 2 a1 = 0.8 -> shape = 2 - (4/3) / 0.8 = 1/3, scale = a0 (1 - shape) = 8/9
+    scale, shape = gpd_pwm(np.array([3.0, 0.0, 1.0]))
+    assert shape == pytest.approx(1 / 3)
+    assert scale == pytest.approx(8 / 9)
+    # y = 1, 2, 3: shape 2 - 2 / (2 - 2 * 0.67778) = -1.10 is clipped to 0, scale = mean = 2
+    scale, shape = gpd_pwm(np.array([1.0, 2.0, 3.0]))
+    assert (scale, shape) == pytest.approx((2.0, 0.0))
+
+
+def test_gpd_quantile_by_hand() -> None:
+    assert GPDFit(1.0, 2.0, 0.0, 0.1).quantile(0.01) == pytest.approx(1 + 2 * np.log(10))
+    assert GPDFit(1.0, 2.0, 0.5, 0.1).quantile(0.01) == pytest.approx(1 + 4 * (10**0.5 - 1))
+
+
+def test_fit_tail_uses_the_top_exceedances() -> None:
+    x = np.arange(30.0)  # k = max(10, ceil(0.2 x 30)) = 10 exceedances over u = the 11th largest = 19
+    fit = fit_tail(np.random.default_rng(0).permutation(x))
+    assert fit.threshold == 19.0
+    assert fit.tail_share == pytest.approx(10 / 30)
+    scale, shape = gpd_pwm(np.arange(1.0, 11.0))
+    assert (fit.scale, fit.shape) == pytest.approx((scale, shape))
+
+
+def test_tail_limit_rules(caplog: pytest.LogCaptureFixture) -> None:
+    empirical = tail_limit(np.arange(1.0, 1001.0), 0.01)  # 1000 boards >= 10 / 0.01
+    assert (empirical.method, empirical.limit) == ("empirical", pytest.approx(1 + 0.99 * 999))
+    few = tail_limit(np.array([1.0, 5.0, 2.0]), 0.01)
+    assert (few.method, few.limit) == ("max", 5.0)
+    assert "far too few" in caplog.text
+    # 21 boards 0..20: quartiles 5, 10, 15 -> scale = 10 / (ln(-ln 0.25) - ln(-ln 0.75)) = 10 / 1.572533,
+    # location = 10 + scale ln(ln 2); the 0.1 % limit = location - scale ln(-ln 0.999)
+    gum = tail_limit(np.arange(21.0), 0.001)
+    scale = 10 / 1.572533
+    assert gum.method == "gumbel"
+    assert gum.limit == pytest.approx(10 - 0.366513 * scale + 6.907255 * scale, rel=1e-5)
+    assert gum.gpd_limit is not None
+    assert "Gumbel" in caplog.text
+
+
+def test_gumbel_fit_recovers_a_gumbel_law() -> None:
+    x = np.random.default_rng(0).gumbel(3.0, 0.5, 20000)
+    fit = GumbelFit.from_quartiles(x)
+    assert (fit.location, fit.scale) == pytest.approx((3.0, 0.5), rel=0.03)
+    assert fit.quantile(0.01) == pytest.approx(3.0 - 0.5 * np.log(-np.log(0.99)), rel=0.02)
+
+
+def test_a_few_real_defects_among_normal_boards_do_not_move_the_limit() -> None:
+    rng = np.random.default_rng(1)
+    maxima = rng.normal(size=(135, 500)).max(axis=1)  # per-board maxima of 500 Gaussian pads
+    dirty = maxima.copy()
+    dirty[:5] = 9.0  # 4 % of the boards carry one real defect at 9 std
+    clean_limit = tail_limit(maxima, 0.0025)
+    dirty_limit = tail_limit(dirty, 0.0025)
+    assert abs(dirty_limit.limit - clean_limit.limit) < 0.3
+    assert dirty_limit.gpd_limit is not None
+    assert dirty_limit.gpd_limit > dirty_limit.limit + 2  # the top-exceedance fit follows the defects
+    larger = tail_limit(dirty, 0.0025, larger_tail=True)  # the process statistic's rule
+    assert (larger.method, larger.limit) == ("gpd", dirty_limit.gpd_limit)
+
+
+def test_board_outlier_limits_by_hand() -> None:
+    boards = [np.array([1.0, -2.0]), np.array([3.0, 0.0]), np.array([0.5, -0.5])]
+    th, report = board_outlier_limits(boards, 0.01)  # 3 boards: the largest extremes
+    assert th == Thresholds(3.0, -2.0)
+    assert report["excessive"]["tail_rate"] == 0.005
+    assert report["insufficient"]["method"] == "max"

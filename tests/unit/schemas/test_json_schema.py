@@ -98,3 +98,21 @@ def test_outgoing_messages_match_their_schemas(event: dict[str, Any]) -> None:
     letter = DeadLetter.from_error(b"x", InvalidEvent("event", "bad"), "t", 0, 1, board.inspected_at)
     _validator("spi.dead_letter.v1").validate(json.loads(letter.to_json()))
     assert not _validator("spi.pad_alarm.v1").is_valid(json.loads(alarm.to_json()) | {"pads": []})
+
+
+def test_pad_alarm_schema_takes_the_optional_evidence_fields(event: dict[str, Any]) -> None:
+    board = parse_inspection(event)
+    msg = PadAlarm.for_board(
+        board, np.array([9.0, 1.0, 0.0]), Thresholds(3.0, -3.0), "m1", np.array([1, 1, 0], dtype=np.int8),
+        process=np.array([0, 1, 0], dtype=np.int8), evidence=np.array([0.5, 7.0, 0.0]),
+        evidence_boards=np.array([1, 5, 0]), evidence_limit=6.0,
+    )  # fmt: skip
+    assert msg is not None
+    wire = json.loads(msg.to_json())
+    validator = _validator("spi.pad_alarm.v1")
+    validator.validate(wire)
+    assert [p["alarm_type"] for p in wire["pads"]] == ["board_outlier", "process"]
+    pad = wire["pads"][1]
+    for field, bad in (("alarm_type", "drift"), ("evidence_boards", -1), ("evidence_boards", 1.5),
+                       ("evidence_limit", 0), ("evidence", "7")):  # fmt: skip
+        assert not validator.is_valid(wire | {"pads": [pad | {field: bad}]}), field

@@ -87,3 +87,39 @@ def test_dead_letter_keeps_original_bytes() -> None:
 def test_thresholds_must_have_signs() -> None:
     with pytest.raises(InvalidEvent, match=r"thresholds\.insufficient"):
         Thresholds(3.0, 3.0)
+
+
+def test_pad_alarm_tells_board_outliers_from_process_alarms(event: dict[str, Any]) -> None:
+    board = parse_inspection(event)
+    scores = np.array([3.5, 1.2, -0.4])  # pad 0 a board outlier; pad 1 inside the thresholds
+    alarm_codes = np.array([1, 1, 0], dtype=np.int8)  # pad 1 alarmed by its evidence over boards
+    msg = PadAlarm.for_board(
+        board, scores, Thresholds(3.0, -3.0), "m1", alarm_codes,
+        process=np.array([1, 1, 0], dtype=np.int8), evidence=np.array([6.5, 5.25, -1.0]),
+        evidence_boards=np.array([4, 3, 1]), evidence_limit=5.0,
+    )  # fmt: skip
+    assert msg is not None
+    assert [(p.pad_id, p.kind, p.alarm_type) for p in msg.pads] == [
+        ("C1-1", "excessive", "board_outlier"),
+        ("C1-2", "excessive", "process"),
+    ]
+    assert [(p.evidence, p.evidence_boards, p.evidence_limit) for p in msg.pads] == [
+        (6.5, 4, 5.0),
+        (5.25, 3, 5.0),
+    ]
+    wire = json.loads(msg.to_json())
+    assert wire["pads"][1]["alarm_type"] == "process"
+    assert PadAlarm.from_dict(wire) == msg
+
+
+def test_pad_alarm_optional_fields_stay_optional(event: dict[str, Any]) -> None:
+    old = PadAlarm.for_board(parse_inspection(event), np.array([5.0, 0.0, 0.0]), Thresholds(2.0, -2.5), "m1")
+    assert old is not None
+    wire = json.loads(old.to_json())
+    assert set(wire["pads"][0]) == {"pad_id", "x_mm", "y_mm", "kind", "score", "volume_pct"}  # as before
+    back = PadAlarm.from_dict(wire)
+    assert back.pads[0].alarm_type is None
+    assert back.pads[0].evidence_boards is None
+    for field, bad in (("alarm_type", "drift"), ("evidence_boards", -1), ("evidence_limit", 0.0)):
+        with pytest.raises(InvalidEvent, match=f"pads\\[0\\].{field}"):
+            PadAlarm.from_dict(wire | {"pads": [wire["pads"][0] | {field: bad}]})

@@ -33,11 +33,12 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_train_writes_a_loadable_model(files: dict[str, Path]) -> None:
     bundle = ModelBundle.load(files["model"])
     assert bundle.window_length == 4
-    assert set(bundle.thresholds) == {"crrn", "statistical", "pad_zscore"}
-    assert {r["rule"] for r in bundle.metrics["calibration"].values()} == {"false_alarm_rate=0.001"}
+    assert set(bundle.thresholds) == {"crrn", "statistical", "pad_zscore", "pad_zscore_board"}
+    assert {r["rule"] for r in bundle.metrics["calibration"].values()} == {"board_false_alarm_rate=0.01"}
+    assert set(bundle.evidence) == set(bundle.thresholds)
 
 
-@pytest.mark.parametrize("method", ["crrn", "pad_zscore"])
+@pytest.mark.parametrize("method", ["crrn", "pad_zscore", "pad_zscore_board"])
 def test_score_writes_one_row_per_pad(files: dict[str, Path], method: str) -> None:
     out = files["dir"] / f"scores-{method}.parquet"
     argv = ["score", "--model", str(files["model"]), "--input", str(files["normal"]), "--output", str(out)]
@@ -51,9 +52,16 @@ def test_score_writes_one_row_per_pad(files: dict[str, Path], method: str) -> No
         "pad_id",
         "score",
         "alarm",
+        "alarm_type",
+        "evidence",
+        "evidence_boards",
     ]
     assert table.num_rows == 40 * 200  # every board of one printer in order is scored once
     assert set(table.column("alarm").to_pylist()) <= {"excessive", "insufficient", "none"}
+    kinds = table.column("alarm_type").to_numpy(zero_copy_only=False)
+    alarm = table.column("alarm").to_numpy(zero_copy_only=False)
+    assert set(kinds) <= {"none", "board_outlier", "process"}
+    assert ((kinds == "none") == (alarm == "none")).all()  # every alarm has its type
 
 
 def test_score_reports_unscored_boards(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -79,7 +87,9 @@ def test_calibrate_rewrites_thresholds(files: dict[str, Path]) -> None:
     old, new = ModelBundle.load(files["model"]), ModelBundle.load(out)
     assert new.version != old.version
     assert new.config == old.config
-    assert new.metrics["calibration"]["crrn"]["rule"] == "false_alarm_rate=0.001"
+    assert new.metrics["calibration"]["crrn"]["rule"] == "board_false_alarm_rate=0.01"
+    assert run([*argv, "--seed", "9", "--board-false-alarm-rate", "0.05"]) == 0
+    assert ModelBundle.load(out).metrics["calibration"]["crrn"]["rule"] == "board_false_alarm_rate=0.05"
     assert run([*argv, "--seed", "9", "--false-alarm-rate", "0.01"]) == 0
     assert ModelBundle.load(out).metrics["calibration"]["crrn"]["rule"] == "false_alarm_rate=0.01"
     assert run([*argv, "--seed", "9", "--best-f1"]) == 0

@@ -84,6 +84,7 @@ SNAP = WorkerSnapshot(
     boards_valid=6,
     dead_letters=1,
     in_flight=3,
+    boards_refused=2,
     model_version="m-abc",
     last_commit_age_s=1.5,
     partitions=(PartitionSnapshot(0, 4, 1, 12, 16), PartitionSnapshot(2, 0, 0, None)),
@@ -96,6 +97,7 @@ def test_scrape_time_series_come_from_the_snapshot() -> None:
     assert value(registry, "spi_crrn_records_in_total") == 7
     assert value(registry, "spi_crrn_boards_valid_total") == 6
     assert value(registry, "spi_crrn_dead_letters_total") == 1
+    assert value(registry, "spi_crrn_boards_refused_total") == 2
     assert value(registry, "spi_crrn_executor_in_flight") == 3
     assert value(registry, "spi_crrn_model_info", version="m-abc") == 1
     assert value(registry, "spi_crrn_last_commit_age_seconds") == 1.5
@@ -111,7 +113,7 @@ def test_scrape_time_series_come_from_the_snapshot() -> None:
 
 
 def test_no_commit_yet_gives_no_age_sample_and_the_worker_registry_exposes_text() -> None:
-    snap = WorkerSnapshot(0, 0, 0, 0, "m", None)
+    snap = WorkerSnapshot(0, 0, 0, 0, 0, "m", None)
     registry, observer = worker_registry(lambda: snap, "in")
     observer.windows_scored(2, 0.02)
     assert value(registry, "spi_crrn_last_commit_age_seconds") is None

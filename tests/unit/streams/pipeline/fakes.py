@@ -6,7 +6,7 @@ Every fake appends what it is asked to do to one shared `log`, so tests can chec
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from schemas.codec import inspection_to_json
 from schemas.inspection import BoardInspection, PadArrays
 from schemas.messages import DefectEvent, Thresholds, defect_event_key
 from streams.pipeline.checkpoint import Checkpoint
+from streams.pipeline.errors import PermanentStoreError
 from streams.pipeline.records import Record, TopicPartition
 from streams.pipeline.results import DiagnosisStateRow, ResultBatch
 
@@ -116,7 +117,9 @@ class FakeModels:
 
 @dataclass
 class FakeStore:
-    """ResultStore in memory; `fail_writes` makes the next writes raise (a database that is down)."""
+    """ResultStore in memory, refusing like PostgreSQL text does any id with a NUL character (a
+    PermanentStoreError, for the lookups too); `fail_writes` makes the next writes raise a transient
+    error (a database that is down)."""
 
     log: list[Any] = field(default_factory=list)
     boards: dict[str, Any] = field(default_factory=dict)
@@ -125,16 +128,27 @@ class FakeStore:
     states: dict[str, DiagnosisStateRow] = field(default_factory=dict)
     fail_writes: int = 0
 
+    @staticmethod
+    def _refuse(values: Sequence[str]) -> None:
+        if any("\x00" in v for v in values):
+            raise PermanentStoreError("DataError: PostgreSQL text fields cannot contain NUL (0x00) bytes")
+
     def stored_event_ids(self, event_ids: Sequence[str]) -> set[str]:
+        self._refuse(event_ids)
         return {e for e in event_ids if e in self.boards}
 
     def diagnosis_states(self, printer_ids: Sequence[str]) -> dict[str, DiagnosisStateRow]:
+        self._refuse(printer_ids)
         return {p: self.states[p] for p in printer_ids if p in self.states}
 
-    def write(self, batch: ResultBatch) -> None:
+    def write(self, batch: ResultBatch, before_commit: Callable[[], None] | None = None) -> None:
         if self.fail_writes:
             self.fail_writes -= 1
             raise ConnectionError("database is down")
+        self._refuse([v for r in batch.boards for v in (r.board.event_id, r.board.board_id)])
+        self.log.append(("try", len(batch.boards)))
+        if before_commit is not None:
+            before_commit()
         self.log.append(("write", [r.board.event_id for r in batch.boards]))
         for r in batch.boards:
             self.boards.setdefault(r.board.event_id, r)

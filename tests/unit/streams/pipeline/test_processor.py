@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -59,7 +62,8 @@ def test_scores_publish_then_store_each_board_once_with_alarm_rows_equal_to_mess
     processor.process(jobs_for(boards))
     assert set(store.boards) == {b.event_id for b in boards}  # the first window scores all T boards
     assert {r.status for r in store.boards.values()} == {"scored"}
-    assert [entry[0] for entry in store.log] == ["score", "publish", "write"]  # one model call, batched
+    # one model call for all printers; published inside the transaction, after every row was accepted
+    assert [entry[0] for entry in store.log] == ["score", "try", "publish", "write"]
     (alarm,) = store.alarms
     assert (alarm.event_id, [(p.pad_id, p.kind, p.score) for p in alarm.pads]) == (
         "P1-4", [("p0", "excessive", 5.0)],
@@ -104,6 +108,46 @@ def test_unscored_boards_of_a_job_are_stored_with_their_status() -> None:
     job = BoardJob("in", 0, 1, 7, None, (), (BoardRecord(late, SourceRef("in", 0, 7), "late"),))
     processor.process([job])
     assert (store.boards["P1-1-late"].status, store.boards["P1-1-late"].source.offset) == ("late", 7)
+
+
+def test_a_board_the_store_refuses_goes_to_the_dead_letters_and_the_rest_is_stored() -> None:
+    store = FakeStore()
+    processor, published = make(store)
+    poison = board("P1", 3, hot=True)
+    poison = dataclasses.replace(poison, board_id="B\x003")
+    boards = [*printer_run("P1", 2), poison, board("P1", 4, hot=True), *printer_run("P2", 5, hot={5})]
+    processor.process(jobs_for(boards))
+    assert set(store.boards) == {b.event_id for b in boards} - {"P1-3"}
+    dead = [r for r in published if r[0] == "alarms.dlq"]
+    assert len(dead) == 1
+    letter = json.loads(dead[0][2])
+    assert (letter["source_offset"], letter["error_field"]) == (2, "event")
+    assert "NUL" in letter["problem"]
+    assert base64.b64decode(letter["original_b64"]).count(b"P1-3") == 1
+    alarmed = {json.loads(v)["event_id"] for t, _, v in published if t == "alarms"}
+    assert alarmed == {"P1-4", "P2-5"}  # no alarm of the refused board, the others published once
+    assert processor.boards_refused == 1
+
+
+def test_ids_the_store_cannot_even_look_up_are_found_and_refused_at_the_write() -> None:
+    store = FakeStore()
+    processor, published = make(store)
+    boards = [*printer_run("P1", 3), board("P1", 4, event_id="P1-\x004")]
+    processor.process(jobs_for(boards))
+    assert set(store.boards) == {"P1-1", "P1-2", "P1-3"}
+    assert [t for t, _, _ in published] == ["alarms.dlq"]
+
+
+def test_a_database_that_is_down_raises_and_publishes_nothing_so_the_retry_loses_nothing() -> None:
+    store = FakeStore(fail_writes=1)
+    processor, published = make(store)
+    jobs = jobs_for(printer_run("P1", 3, hot={1}))
+    with pytest.raises(ConnectionError):
+        processor.process(jobs)
+    assert (store.boards, published) == ({}, [])
+    processor.process(jobs)  # the executor's retry
+    assert len(store.boards) == 3
+    assert len(published) == 1
 
 
 def test_publish_failure_stores_nothing_so_the_retry_redoes_the_batch() -> None:
