@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from crrn.board_scores import ALARM_TYPE_OUTLIER, ALARM_TYPE_PROCESS
 from crrn.model_training import TrainOptions, train_bundle
 from crrn.normalization import VOLUME_CHANNEL
-from crrn.scoring import ALARM_TYPE_OUTLIER, ALARM_TYPE_PROCESS, Scorer, score_boards
+from crrn.scoring import Scorer, score_boards
 from crrn.sim.fleet import FleetSpec, simulate_fleet
 from schemas.inspection import BoardInspection
 

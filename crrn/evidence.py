@@ -55,8 +55,7 @@ from crrn.layout import PadGrid
 from crrn.thresholds import tail_limit
 
 if TYPE_CHECKING:
-    from crrn.model_file import ModelBundle
-    from crrn.scoring import BoardScores
+    from crrn.board_scores import BoardScores
 
 EVIDENCE_STATE_FORMAT = "spi-crrn.evidence.v1"
 DEFAULT_REFERENCE = 1.0  # k: half the smallest persistent shift (2 pad std) to raise quickly
@@ -252,16 +251,6 @@ class EvidenceTracker:
         self.model_version = model_version
         self.method = method
         self._printers: dict[str, _PrinterEvidence] = {}
-
-    @classmethod
-    def from_bundle(cls, bundle: ModelBundle, method: str) -> EvidenceTracker | None:
-        """The tracker of `method` in `bundle`, or None when the model has no process-alarm rule for it
-        (a file calibrated before process alarms existed: recalibrate it with `spi-crrn calibrate`)."""
-        model = bundle.evidence.get(method)
-        if model is None:
-            return None
-        layouts = {rid: r.layout for rid, r in bundle.recipes.items()}
-        return cls(model, layouts, bundle.version, method)
 
     # ------------------------------------------------------------------ state
     def export_state(self, printer_id: str) -> dict[str, Any] | None:

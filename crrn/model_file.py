@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from crrn.evidence import EvidenceModel
+from crrn.evidence import EvidenceModel, EvidenceTracker
 from crrn.layout import PadGrid
 from crrn.normalization import PadNormalizer
 from crrn.thresholds import Thresholds
@@ -162,6 +162,15 @@ class ModelBundle:
         if method not in self.thresholds:
             raise KeyError(f"method {method!r} has no thresholds in this model; recalibrate the model")
         return self.thresholds[method]
+
+    def evidence_tracker(self, method: str) -> EvidenceTracker | None:
+        """A fresh process-alarm tracker of `method`, or None when the model has no process-alarm rule for
+        it (a file calibrated before process alarms existed: recalibrate it with `spi-crrn calibrate`)."""
+        model = self.evidence.get(method)
+        if model is None:
+            return None
+        layouts = {rid: r.layout for rid, r in self.recipes.items()}
+        return EvidenceTracker(model, layouts, self.version, method)
 
     # ------------------------------------------------------------------ model
     def build_model(self) -> CRRN:

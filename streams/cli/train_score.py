@@ -309,7 +309,7 @@ def _score_table(batch: list[BoardScores]) -> Any:
     sizes = np.array([len(s.pad_id) for s in batch])
     alarm = np.concatenate([s.alarm for s in batch]).astype(np.int8)
     alarm_names = np.array(["insufficient", "none", "excessive"])[alarm + 1]
-    from crrn.scoring import ALARM_TYPE_NAMES
+    from crrn.board_scores import ALARM_TYPE_NAMES
 
     alarm_type = np.array(ALARM_TYPE_NAMES)[np.concatenate([s.alarm_type for s in batch])]
     zeros = [np.zeros(len(s.pad_id)) for s in batch]

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from crrn.board_scores import ALARM_TYPE_NONE, ALARM_TYPE_OUTLIER, ALARM_TYPE_PROCESS, BoardScores
 from crrn.evidence import EvidenceModel, EvidenceTracker, ResidualScale, calibrate_evidence, cusum_path
 from crrn.layout import PadGrid
-from crrn.scoring import ALARM_TYPE_NONE, ALARM_TYPE_OUTLIER, ALARM_TYPE_PROCESS, BoardScores
 from crrn.thresholds import Thresholds
 from schemas.inspection import BoardInspection
 

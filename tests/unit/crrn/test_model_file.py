@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from crrn.evidence import EvidenceModel, EvidenceTracker, ResidualScale
+from crrn.evidence import EvidenceModel, ResidualScale
 from crrn.layout import PadGrid
 from crrn.model_file import FORMAT, BundleError, ModelBundle, RecipeModel
 from crrn.nn import CRRN, CRRNConfig
@@ -135,7 +135,7 @@ def test_process_alarm_rule_round_trips_and_older_files_load_without_it(tmp_path
     v0 = b.version
     old = ModelBundle.load(b.save(tmp_path / "old.pt"))
     assert old.evidence == {}
-    assert EvidenceTracker.from_bundle(old, "crrn") is None  # board outliers only
+    assert old.evidence_tracker("crrn") is None  # board outliers only
     scale = ResidualScale(np.arange(6, dtype=np.float32) / 10, np.full(6, 0.5, np.float32))
     b.evidence = {"crrn": EvidenceModel(limit=7.5, recipes={"R1": scale}, details={"method": "gpd"})}
     assert b.version != v0
@@ -145,7 +145,7 @@ def test_process_alarm_rule_round_trips_and_older_files_load_without_it(tmp_path
     assert (ev.limit, ev.reference, ev.cap, ev.details) == (7.5, 1.0, 15.0, {"method": "gpd"})
     np.testing.assert_array_equal(ev.recipes["R1"].center, scale.center)
     np.testing.assert_array_equal(ev.recipes["R1"].scale, scale.scale)
-    tracker = EvidenceTracker.from_bundle(loaded, "crrn")
+    tracker = loaded.evidence_tracker("crrn")
     assert tracker is not None
     assert tracker.model_version == loaded.version
 

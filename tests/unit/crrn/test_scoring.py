@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from crrn.evidence import EvidenceModel, EvidenceTracker, ResidualScale
+from crrn.evidence import EvidenceModel, ResidualScale
 from crrn.layout import PadGrid
 from crrn.model_file import ModelBundle, RecipeModel
 from crrn.nn import CRRN, CRRNConfig
@@ -130,7 +130,7 @@ def test_score_boards_applies_the_process_rule_per_printer_in_order(
     plain = list(score_boards(boards, scorer, T, 1, tracker=None))
     assert all(s.process is None for s in plain)
     # the same as the worker: one tracker, each printer's boards in print order
-    tracker = EvidenceTracker.from_bundle(b2, "pad_zscore")
+    tracker = b2.evidence_tracker("pad_zscore")
     assert tracker is not None
     expected = [t for p in ("P1", "P2") for t in tracker([s for s in plain if s.printer_id == p])]
     by_id = {s.event_id: s for s in out}
