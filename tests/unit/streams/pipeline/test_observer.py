@@ -84,3 +84,34 @@ def test_core_counts_records_valid_boards_and_dead_letters() -> None:
     c.dead_lettered(actions[-1].source)
     assert (c.records_in, c.boards_valid, c.dead_letters) == (3, 2, 1)
     assert c.partitions[tp].buffered_boards == 2  # both wait in P1's window (T=3)
+
+
+def test_a_refused_batch_is_observed_as_the_parts_that_were_stored() -> None:
+    store, observer = FakeStore(), RecordingObserver()
+    processor = observed_processor(store, FakeScorer(log=store.log), observer)
+    boards = printer_run("P1", 4)
+    boards[3] = board("P1", 4, event_id="P1-\x00-4")  # the store refuses this id (NUL in text)
+    processor.process(jobs_for(boards))
+    stored = sorted(r.board.event_id for batch, _, _ in observer.batches for r in batch.boards)
+    assert stored == ["P1-1", "P1-2", "P1-3"]  # the refused board is not counted as stored
+    assert processor.boards_refused == 1
+    assert all(seconds >= 0 for _, seconds, _ in observer.batches)
+
+
+def test_messages_are_published_inside_the_observed_write() -> None:
+    store, observer = FakeStore(), RecordingObserver()
+    published: list[int] = []
+
+    def publish(records: list[tuple[str, bytes, bytes]]) -> None:
+        published.append(len(observer.batches))  # batches observed when the broker acknowledged
+
+    processor = BatchProcessor(
+        ObservedModels(FakeModels(FakeScorer()), observer),
+        ObservedStore(store, observer),
+        publish,
+        OutputTopics("alarms", "defects", "dlq"),
+        is_current=lambda job: True,
+    )
+    processor.process(jobs_for(printer_run("P1", 3, hot={3})))
+    assert published == [0]  # published before the write was observed
+    assert len(observer.batches) == 1
