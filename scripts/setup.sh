@@ -13,9 +13,11 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 stamp=".venv/.spi-crrn-installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [[ ! -f "$stamp" ]]; then
+    echo "setup: installing the Python package and its dependencies into .venv (torch is a large download: the first time takes minutes)"
     .venv/bin/python -m pip install --quiet -e '.[dev]'
     touch "$stamp"
 fi
 
+echo "setup: starting the local Kafka and PostgreSQL (the first time downloads Kafka and may apt-get install Java, Maven and PostgreSQL)"
 .venv/bin/spi-crrn services up
 .venv/bin/spi-crrn db upgrade

@@ -16,9 +16,11 @@ rebalance are acked by the stream itself, so holding acks could commit past an u
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import faust
@@ -27,10 +29,14 @@ from faust.types import TP
 from schemas.validation import Limits
 from streams.kafka.connection import MAX_MESSAGE_BYTES
 from streams.model_source import ModelSource
+from streams.observability.health import HealthFacts, not_ready_reasons
+from streams.observability.logs import log_context, logging_config
+from streams.observability.metrics import PartitionSnapshot, WorkerSnapshot, worker_registry
 from streams.pipeline.checkpoint import Checkpoint
 from streams.pipeline.core import PipelineCore, Score, SendDeadLetter
 from streams.pipeline.executor import BatchExecutor
 from streams.pipeline.jobs import BoardJob, DefectPolicy
+from streams.pipeline.observer import ObservedModels, ObservedStore
 from streams.pipeline.ports import CheckpointStore, ResultStore
 from streams.pipeline.processor import BatchProcessor, OutputTopics
 from streams.pipeline.records import Record, TopicPartition
@@ -39,6 +45,8 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 COMMIT_INTERVAL_S = 1.0
+DATABASE_PROBE_TIMEOUT_S = 3.0
+
 
 def broker_credentials(settings: Settings) -> Any:
     """Faust credentials for SASL / TLS (None for PLAINTEXT)."""
@@ -51,7 +59,7 @@ def broker_credentials(settings: Settings) -> Any:
     if protocol.startswith("SASL"):
         return faust.SASLCredentials(
             username=settings.kafka_sasl_username,
-            password=settings.kafka_sasl_password,
+            password=settings.kafka_sasl_password.get_secret_value(),
             mechanism=settings.kafka_sasl_mechanism,
             ssl_context=ssl_context,
         )
@@ -101,7 +109,9 @@ class PipelineWorker:
         max_batch: int = 32,
         max_in_flight: int = 128,
         model_poll_s: float = 5.0,
+        ping_database: Callable[[], None] | None = None,
     ) -> None:
+        """`ping_database` raises when the database cannot be reached (for /readyz; None: not checked)."""
         self.settings = settings
         self.models = models
         self.checkpoints = checkpoints
@@ -115,16 +125,22 @@ class PipelineWorker:
             value_serializer="raw",
             acks=False,  # offsets are committed by the core's commit order, never by Faust
         )
+        # observability (issue 14): metrics read from this worker's state, pushed through the observer port
+        self.ping_database = ping_database
+        self.registry, self.observer = worker_registry(self.snapshot, settings.topic_inspections)
+        self._assigned: set[TopicPartition] | None = None  # None until the group's first assignment
+        self._last_commit: float | None = None  # time.monotonic() of the last accepted offset commit
+        self._batch_ids = itertools.count(1)
         self.processor = BatchProcessor(
-            models,
-            store,
+            ObservedModels(models, self.observer),
+            ObservedStore(store, self.observer),
             self._publish_from_thread,
             OutputTopics(settings.topic_alarms, settings.topic_defects, settings.topic_dlq),
             self.core.is_current,
             defect_policy,
         )
         self.executor: BatchExecutor[BoardJob] = BatchExecutor(
-            self.processor.process,
+            self._process_batch,
             self.core.jobs_done,
             max_batch=max_batch,
             max_in_flight=max_in_flight,
@@ -134,6 +150,7 @@ class PipelineWorker:
         self.app.agent(self.inspections, name="spi-crrn-ingest")(self._ingest)
         self.app.timer(COMMIT_INTERVAL_S)(self._commit_tick)
         self.app.task(self._start_executor)
+        self.app.task(self._start_http)
         self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
         self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
         self.app.on_before_shutdown.connect(self._on_shutdown)  # type: ignore[arg-type]
@@ -146,6 +163,12 @@ class PipelineWorker:
     async def _start_executor(self) -> None:
         self.executor.start(asyncio.get_running_loop())
 
+    async def _start_http(self) -> None:
+        if self.settings.metrics_port:
+            from streams.observability.http import make_app, serve
+
+            await serve(make_app(self.registry, self.not_ready_reasons), self.settings.metrics_port)
+
     async def _on_shutdown(self, app: Any, **kwargs: Any) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.executor.stop)
 
@@ -153,7 +176,14 @@ class PipelineWorker:
         """Run until SIGINT/SIGTERM (programmatic Faust worker, not the faust CLI)."""
         from faust.worker import Worker
 
-        worker = Worker(self.app, loglevel="INFO", quiet=True, redirect_stdouts=False)
+        level = logging.getLogger().getEffectiveLevel()
+        worker = Worker(
+            self.app,
+            loglevel=logging.getLevelName(level),
+            logging_config=logging_config(level, self.settings.log_format),
+            quiet=True,
+            redirect_stdouts=False,
+        )
         worker.execute_from_commandline()
 
     # ------------------------------------------------------------------ the agent: one record at a time
@@ -170,6 +200,10 @@ class PipelineWorker:
             message.key,
             message.value if message.value is not None else b"",
         )
+        with log_context(topic=record.topic, partition=record.partition, offset=record.offset):
+            await self._handle(record)
+
+    async def _handle(self, record: Record) -> None:
         if self.core.needs_checkpoint(record):
             loop = asyncio.get_running_loop()
             checkpoint = await loop.run_in_executor(
@@ -190,7 +224,13 @@ class PipelineWorker:
             )
             self.core.dead_lettered(action.source)
 
-    # ------------------------------------------------------------------ publishing (inference thread)
+    # ------------------------------------------------------------------ the inference thread
+    def _process_batch(self, jobs: list[BoardJob]) -> None:
+        """The processor's work on one batch, with its batch id and printers on every log line of it."""
+        printers = sorted({b.printer_id for j in jobs if j.window is not None for b in j.window.new_boards})
+        with log_context(batch_id=next(self._batch_ids), printers=",".join(printers)):
+            self.processor.process(jobs)
+
     def _publish_from_thread(self, records: list[tuple[str, bytes, bytes]]) -> None:
         future = asyncio.run_coroutine_threadsafe(self._send_all(records), self.app.loop)
         future.result(timeout=120)
@@ -215,6 +255,7 @@ class PipelineWorker:
     async def _commit(self, tps: list[TopicPartition]) -> None:
         committed = await self.core.commit(tps, self._save_checkpoint, self._commit_offsets)
         if committed:
+            self._last_commit = time.monotonic()
             log.debug("committed %s", {f"{tp.topic}-{tp.partition}": o for tp, o in committed.items()})
 
     async def _commit_tick(self) -> None:
@@ -224,9 +265,81 @@ class PipelineWorker:
         mine = [TopicPartition(tp.topic, tp.partition) for tp in revoked]
         await self._commit([tp for tp in mine if tp in self.core.partitions])
         self.core.revoke(mine)
+        if self._assigned is not None:
+            self._assigned.difference_update(mine)
         if revoked:
             log.info("partitions revoked: %s", sorted(f"{tp.topic}-{tp.partition}" for tp in revoked))
 
     async def _on_assigned(self, app: Any, assigned: set[TP], **kwargs: Any) -> None:
         mine = sorted(tp.partition for tp in assigned if tp.topic == self.settings.topic_inspections)
+        self._assigned = {TopicPartition(self.settings.topic_inspections, p) for p in mine}
         log.info("partitions assigned: %s %s", self.settings.topic_inspections, mine)
+
+    # ------------------------------------------------------------------ metrics and health (on the loop)
+    def _highwater(self, tp: TopicPartition) -> int | None:
+        """The consumer's last known highwater (from fetch responses; no request, never blocks)."""
+        try:
+            value = self.app.consumer.highwater(TP(tp.topic, tp.partition))
+        except Exception:  # consumer not started, partition not (yet) assigned in aiokafka
+            return None
+        return None if value is None else int(value)
+
+    def _partition_snapshot(self, tp: TopicPartition) -> PartitionSnapshot:
+        state = self.core.partitions.get(tp)
+        if state is None:
+            return PartitionSnapshot(tp.partition, 0, 0, None)
+        highwater = self._highwater(tp)
+        read, committed = state.ledger.next_offset, state.committed_offset
+        return PartitionSnapshot(
+            tp.partition,
+            state.buffered_boards,
+            state.ledger.pending_count,
+            lag=None if highwater is None or read is None else max(0, highwater - read),
+            committed_lag=None if highwater is None or committed is None else max(0, highwater - committed),
+        )
+
+    def snapshot(self) -> WorkerSnapshot:
+        """The state the metrics collector reports (call on the event loop)."""
+        tps = sorted(self._assigned or (), key=lambda tp: tp.partition)
+        return WorkerSnapshot(
+            records_in=self.core.records_in,
+            boards_valid=self.core.boards_valid,
+            dead_letters=self.core.dead_letters,
+            boards_refused=self.processor.boards_refused,
+            in_flight=self.executor.in_flight,
+            model_version=self.models.version,
+            last_commit_age_s=None if self._last_commit is None else time.monotonic() - self._last_commit,
+            partitions=tuple(self._partition_snapshot(tp) for tp in tps),
+        )
+
+    async def _database_error(self) -> str | None:
+        if self.ping_database is None:
+            return None
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(
+                loop.run_in_executor(None, self.ping_database), timeout=DATABASE_PROBE_TIMEOUT_S
+            )
+        except TimeoutError:
+            return f"no answer within {DATABASE_PROBE_TIMEOUT_S:.0f} s"
+        except Exception as exc:
+            cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
+            first_line = (str(cause).strip().splitlines() or [""])[0]
+            return f"{type(cause).__name__}: {first_line}"
+        return None
+
+    async def not_ready_reasons(self) -> list[str]:
+        """Why the worker is not ready (empty: ready); see streams/observability/health.py."""
+        snap = self.snapshot()
+        try:
+            version: str | None = self.models.version
+        except Exception:
+            version = None
+        facts = HealthFacts(
+            in_group=self._assigned is not None,
+            database_error=await self._database_error(),
+            model_version=version,
+            lag=snap.total_lag,
+            max_lag=self.settings.ready_max_lag,
+        )
+        return not_ready_reasons(facts)

@@ -1,17 +1,29 @@
 """One settings object for the whole system, read from the environment (and overridden by CLI flags).
 
 Precedence: explicit CLI flag > environment variable > `.spi-crrn/services.env` written by
-`spi-crrn services up` > default. Secrets (SASL password) are kept out of `repr()` and logs.
+`spi-crrn services up` > default. The fields are typed and validated by pydantic (pydantic-settings reads
+the variables: field `x` from `X`, case-insensitive, an empty value meaning the default); a bad value is
+reported as `NAME=value: what is wrong / the fix`, naming the variable, never as a pydantic traceback.
+
+`Settings(...)` alone is the defaults plus its arguments (it reads no environment, so tests and callers
+get what they wrote); `Settings.from_env(...)` is the one that reads the environment and the services
+file. Secrets stay out of `repr()` and logs: the SASL password is a `SecretStr`, and the password inside
+a database URL is shown as `***`.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
+
 Device = Literal["auto", "cpu", "cuda"]
+LogFormat = Literal["text", "json"]
 
 STATE_DIR_ENV = "SPI_CRRN_STATE_DIR"
 
@@ -35,15 +47,32 @@ def read_env_file(path: Path) -> dict[str, str]:
     return out
 
 
-@dataclass(frozen=True)
-class Settings:
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping instead of `os.environ` (so the
+    services file and the process environment are merged with our precedence first)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+
+class Settings(BaseSettings):
     """Every knob of the system. Field `x` is read from the environment variable `X` (upper case)."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="forbid", case_sensitive=False, env_ignore_empty=True, validate_default=False
+    )
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
     kafka_sasl_mechanism: str = ""  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
     kafka_sasl_username: str = ""
-    kafka_sasl_password: str = field(default="", repr=False)
+    kafka_sasl_password: SecretStr = SecretStr("")
     kafka_ssl_cafile: str = ""
     topic_inspections: str = "spi.inspections"
     topic_alarms: str = "spi.alarms"
@@ -60,30 +89,47 @@ class Settings:
     max_pads: int = 100_000
     worker_id: str = "spi-crrn-worker"
 
+    # --- observability (issue 14): metrics and health endpoints of the worker, log format
+    metrics_port: int = 9464  # worker's /metrics, /healthz, /readyz on 0.0.0.0:PORT; 0 = no HTTP server
+    ready_max_lag: int = 1000  # /readyz is 503 while the consumer lag (records, summed) is above this
+    log_format: LogFormat = "text"  # text | json (one JSON object per line)
+
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
-        """Build settings from `environ` (default: os.environ plus the services.env file)."""
-        env: dict[str, str] = {}
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """`Settings(...)` reads only its arguments; the environment comes in through `from_env`."""
+        return (init_settings,)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from `environ` (default: os.environ over the services.env file); non-None
+        `overrides` (CLI flags) win over both."""
         if environ is None:
-            env.update(read_env_file(state_dir() / "services.env"))
-            env.update(os.environ)
-        else:
-            env.update(environ)
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(f.name.upper())
-            if raw is None or raw == "":
-                continue
-            values[f.name] = _parse_int(f.name, raw) if f.type in ("int", int) else raw
+            environ = {**read_env_file(state_dir() / "services.env"), **os.environ}
+        values: dict[str, Any] = dict(_MappingEnvSource(cls, environ)())
         values.update({k: v for k, v in overrides.items() if v is not None})
-        settings = cls(**values)
-        settings.check()
-        return settings
+        return cls._build(values)
+
+    @classmethod
+    def _build(cls, values: Mapping[str, Any]) -> Settings:
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise ValueError(_explain(exc, values)) from None
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        self.check()
+        return self
 
     def check(self) -> None:
         """Reject impossible values with a message naming the variable and the fix."""
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"DEVICE={self.device!r}: use one of auto, cpu, cuda")
         for name in ("window_length", "window_hop", "max_pads", "topic_partitions"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.upper()}={getattr(self, name)}: must be a positive integer")
@@ -92,21 +138,37 @@ class Settings:
                 f"WINDOW_HOP={self.window_hop} > WINDOW_LENGTH={self.window_length}: "
                 "boards between windows would never be scored; use a hop <= the window length"
             )
+        if not 0 <= self.metrics_port <= 65535:
+            raise ValueError(f"METRICS_PORT={self.metrics_port}: use a TCP port 1-65535, or 0 for no server")
+        if self.ready_max_lag < 0:
+            raise ValueError(f"READY_MAX_LAG={self.ready_max_lag}: must be >= 0 (records)")
 
     def with_(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
+        """A copy with `changes` (validated like `from_env`)."""
+        return type(self)._build({**dict(self), **changes})
 
-    def __repr__(self) -> str:
-        """Like the dataclass repr, but passwords inside URLs are masked (repr=False fields left out)."""
-        shown = (f"{f.name}={_mask_url_password(getattr(self, f.name))!r}" for f in fields(self) if f.repr)
-        return f"{type(self).__name__}({', '.join(shown)})"
+    def __repr_args__(self) -> Any:
+        """Like pydantic's repr (SecretStr shown as '**********'), with passwords inside URLs masked."""
+        for name, value in super().__repr_args__():
+            yield name, _mask_url_password(value)
 
 
-def _parse_int(name: str, raw: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{name.upper()}={raw!r}: must be an integer, e.g. {name.upper()}=4") from None
+def _explain(exc: ValidationError, values: Mapping[str, Any]) -> str:
+    """The first validation error as `NAME=value: problem` (the wording of the former hand parser)."""
+    err = exc.errors()[0]
+    name = str(err["loc"][0]) if err["loc"] else ""
+    raw = values.get(name)
+    kind = err["type"]
+    if kind == "value_error":  # raised by check(): already names the variable
+        return str(err["ctx"]["error"]) if "ctx" in err else err["msg"]
+    if kind.startswith("int_"):
+        return f"{name.upper()}={raw!r}: must be an integer, e.g. {name.upper()}=4"
+    if kind == "literal_error":
+        choices = str(err["ctx"]["expected"]).replace(" or ", ", ").replace("'", "")
+        return f"{name.upper()}={raw!r}: use one of {choices}"
+    if kind == "extra_forbidden":
+        return f"{name}: no such setting"
+    return f"{name.upper()}={raw!r}: {err['msg']}"
 
 
 def _mask_url_password(value: Any) -> Any:

@@ -37,12 +37,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_format() -> str:
+    """LOG_FORMAT from the settings (text when the settings cannot be read: the command reports that)."""
+    from streams.settings import Settings
+
+    try:
+        return Settings.from_env().log_format
+    except ValueError:
+        return "text"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from streams.observability.logs import configure_logging
+
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO, _log_format())
     code = args.func(args)
     sys.exit(int(code or 0))

@@ -64,9 +64,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         max_in_flight=args.max_in_flight,
         model_poll_s=args.model_poll_s,
+        ping_database=lambda: _ping(engine),
     )
     worker.run()
     return 0
+
+
+def _ping(engine: Any) -> None:
+    """`SELECT 1` on a fresh connection (for /readyz): raises when the database cannot be reached."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

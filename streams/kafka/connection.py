@@ -28,5 +28,5 @@ def client_options(settings: Settings) -> dict[str, Any]:
             )
         options["sasl_mechanism"] = settings.kafka_sasl_mechanism
         options["sasl_plain_username"] = settings.kafka_sasl_username
-        options["sasl_plain_password"] = settings.kafka_sasl_password
+        options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
     return options

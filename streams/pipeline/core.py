@@ -85,6 +85,9 @@ class PipelineCore:
         self.partitions: dict[TopicPartition, PartitionWindows] = {}
         self._epochs: dict[TopicPartition, int] = {}
         self._epoch_counter = 0
+        # counters read by the metrics adapter when scraped (streams/observability/metrics.py)
+        self.records_in = 0  # every record offered, re-reads of a restore included
+        self.boards_valid = 0  # records that were valid boards (first reads only)
         self.dead_letters = 0
 
     # ------------------------------------------------------------------ assignment
@@ -128,6 +131,7 @@ class PipelineCore:
         if state is None:
             raise RuntimeError(f"offer before restore of partition {record.topic}-{record.partition}")
         offset = record.offset
+        self.records_in += 1
         state.ledger.seen(offset)
         if state.restoring(offset):  # done before the checkpoint: only re-read the boards windows buffer
             state.ledger.durable(offset)
@@ -142,6 +146,7 @@ class PipelineCore:
         except Exception as exc:  # the validator's contract is InvalidEvent; anything else is a bug
             log.exception("validator raised %r at %s", exc, record.source)
             return self._dead_letter(record, InvalidEvent("event", f"cannot be read ({exc!r})"))
+        self.boards_valid += 1
         try:
             _, job = state.push(board, record.source)
         except Exception as exc:

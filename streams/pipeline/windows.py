@@ -65,6 +65,11 @@ class PartitionWindows:
     def printers(self) -> list[str]:
         return sorted(self._windowers)
 
+    @property
+    def buffered_boards(self) -> int:
+        """Boards waiting in this partition's windows for their window to fill (window depth)."""
+        return sum(len(sources) for sources in self._sources.values())
+
     # ------------------------------------------------------------------ restore
     def restoring(self, offset: int) -> bool:
         """True for a record below the restored checkpoint's position (already done: only re-read)."""

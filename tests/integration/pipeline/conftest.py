@@ -180,15 +180,17 @@ class Pipeline:
             "TOPIC_DLQ": s.topic_dlq,
             "TOPIC_PARTITIONS": str(s.topic_partitions),
             "WORKER_ID": s.worker_id,
+            "METRICS_PORT": "0",  # no HTTP server unless a test asks (parallel workers, one host)
         }
 
-    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+    def start_worker(self, name: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """A worker subprocess; `env` is added to (and overrides) `self.env()`."""
         log = (self.logs / f"{name}.log").open("ab")
         cmd = [
             sys.executable, "-c", "from streams.cli.main import main; main()",
             "worker", "--model", str(self.model), "--threads", "1", "--device", "cpu", "--max-batch", "8",
         ]  # fmt: skip
-        proc = subprocess.Popen(cmd, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, env={**self.env(), **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
         self.workers.append(proc)
         return proc
 

@@ -53,7 +53,7 @@ def test_secrets_not_in_repr() -> None:
     shown = repr(settings)
     assert "hunter2" not in shown
     assert "postgresql+psycopg://w:***@h:5432/d" in shown
-    assert settings.kafka_sasl_password == "hunter2-sasl"
+    assert settings.kafka_sasl_password.get_secret_value() == "hunter2-sasl"
 
 
 @pytest.mark.parametrize(
@@ -72,8 +72,47 @@ def test_bad_values_rejected_naming_the_variable(env: dict[str, str], named: str
 
 
 def test_readme_documents_every_setting() -> None:
-    from dataclasses import fields
-
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
-    missing = [f.name.upper() for f in fields(Settings) if f"`{f.name.upper()}`" not in readme]
+    missing = [f.upper() for f in Settings.model_fields if f"`{f.upper()}`" not in readme]
     assert missing == [], f"README configuration table lacks {missing}"
+
+
+def test_sasl_password_is_a_secret_in_str_and_repr() -> None:
+    settings = Settings(kafka_sasl_password="hunter2", database_admin_url="postgresql://a:hunter3@h/d")
+    assert "hunter" not in str(settings)
+    assert "hunter" not in repr(settings)
+    assert "postgresql://a:***@h/d" in str(settings)
+
+
+def test_settings_constructor_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOPIC_PARTITIONS", "9")
+    assert Settings().topic_partitions == 4
+    assert Settings.from_env().topic_partitions == 9
+
+
+def test_with_validates_and_keeps_the_rest() -> None:
+    base = Settings.from_env({"KAFKA_SASL_PASSWORD": "s3"})
+    changed = base.with_(topic_partitions=2)
+    assert changed.topic_partitions == 2
+    assert changed.kafka_sasl_password.get_secret_value() == "s3"
+    with pytest.raises(ValueError, match="WINDOW_HOP"):
+        base.with_(window_hop=11)
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(ValueError, match="frozen"):
+        Settings().topic_partitions = 3  # type: ignore[misc]
+
+
+def test_unknown_override_is_named() -> None:
+    with pytest.raises(ValueError, match="topic_partitons: no such setting"):
+        Settings.from_env({}, topic_partitons=3)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("json", "json"), ("JSON", None), ("text", "text")])
+def test_log_format_choices(raw: str, expected: str | None) -> None:
+    if expected is None:
+        with pytest.raises(ValueError, match="LOG_FORMAT='JSON': use one of text, json"):
+            Settings.from_env({"LOG_FORMAT": raw})
+    else:
+        assert Settings.from_env({"LOG_FORMAT": raw}).log_format == expected

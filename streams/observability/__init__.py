@@ -1,0 +1,1 @@
+"""Observability adapters of the worker: Prometheus metrics, health endpoints, log formatting."""
