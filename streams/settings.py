@@ -59,6 +59,11 @@ class Settings:
     window_hop: int = 1  # boards between consecutive windows of one printer
     max_pads: int = 100_000
     worker_id: str = "spi-crrn-worker"
+    # -- issue 14, measurements and dashboard: retention of stored rows, the dashboard's port
+    retention_days: int = 30  # boards (with measurements, maps, alarms) and defects older than this go
+    retention_hourly_days: int = 400  # printer-hour aggregates are kept longer: 24 rows a day per printer
+    retention_batch: int = 5000  # boards deleted per transaction by `spi-crrn db retention`
+    dashboard_port: int = 8080
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -84,7 +89,16 @@ class Settings:
         """Reject impossible values with a message naming the variable and the fix."""
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"DEVICE={self.device!r}: use one of auto, cpu, cuda")
-        for name in ("window_length", "window_hop", "max_pads", "topic_partitions"):
+        for name in (
+            "window_length",
+            "window_hop",
+            "max_pads",
+            "topic_partitions",
+            "retention_days",
+            "retention_hourly_days",
+            "retention_batch",
+            "dashboard_port",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.upper()}={getattr(self, name)}: must be a positive integer")
         if self.window_hop > self.window_length:
