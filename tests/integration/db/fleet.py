@@ -72,7 +72,7 @@ def write(writer: ResultWriter, fleet: Fleet, now: datetime, batch: int = 16) ->
             alarms.append(msg)
     last = [b for b in fleet.boards if b.printer_id == fleet.defective]
     defect = DefectEvent(
-        event_key=f"{fleet.defective}-{fleet.defect}-raised",
+        event_key=f"{fleet.defective}-{fleet.defect}-raised-{last[-1].event_id}",
         printer_id=fleet.defective,
         defect=fleet.defect,  # type: ignore[arg-type]
         state="raised",
