@@ -38,7 +38,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         serve(
             engine,
             args.host,
-            args.port or settings.dashboard_port,
+            settings.dashboard_port if args.port is None else args.port,
             DashboardOptions(refresh_s=args.refresh_s),
         )
     finally:
