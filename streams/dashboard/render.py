@@ -296,7 +296,10 @@ def pad_trend_page(printer_id: str, pad_id: str, points: Sequence[PadPoint], n: 
         return f"<p class=empty>No stored board of {escape(printer_id)} has pad {escape(pad_id)}.</p>"
     idx = [float(p.print_index) for p in points]
     vol = np.array([np.nan if p.volume_pct is None else p.volume_pct for p in points], dtype=np.float64)
-    limits = individuals_limits(vol)
+    # Limits from the boards the model did not alarm on at this pad (all boards when it alarmed on each),
+    # so the excursions being judged do not widen their own limits.
+    quiet = np.array([p.alarm is None for p in points])
+    limits = individuals_limits(vol[quiet] if quiet.sum() >= 2 else vol)
     finite = vol[np.isfinite(vol)]
     lo, hi = float(finite.min()), float(finite.max())
     if limits is not None:
@@ -327,6 +330,11 @@ def pad_trend_page(printer_id: str, pad_id: str, points: Sequence[PadPoint], n: 
                 f"{fs.px(x):.1f},{fs.py(y):.1f}" for x, y in zip(idx, arr, strict=True) if np.isfinite(y)
             )
             s_inner.append(f'<polyline class="{cls}" points="{pts}"/>')
+            last = arr[np.isfinite(arr)]
+            if last.size:
+                name = "excessive limit" if cls.endswith("exc") else "insufficient limit"
+                y = fs.py(float(last[-1])) + 4
+                s_inner.append(f'<text class=tick x="{fs.w - fs.r + 6}" y="{y:.1f}">{name}</text>')
         s_inner.append(_series(fs, idx, scores, points))
         charts += fs.svg("".join(s_inner), "pad-score")
     n_exc = sum(p.alarm == "excessive" for p in points)
@@ -336,7 +344,8 @@ def pad_trend_page(printer_id: str, pad_id: str, points: Sequence[PadPoint], n: 
         f'<p>Pad <b>{escape(pad_id)}</b> of <a href="{back}">{escape(printer_id)}</a> on its last '
         f"{len(points)} boards (asked {n}): <span class=exc>{n_exc} excessive</span>, "
         f"<span class=ins>{n_ins} insufficient</span> alarms. Volume limits: individuals chart "
-        "(mean ∓ 3 σ, σ from the moving range); score limits: the model's alarm limits.</p>" + charts
+        "(mean ∓ 3 σ, σ from the moving range, over the boards without an alarm on this pad); score "
+        "limits: the model's alarm limits.</p>" + charts
     )
 
 

@@ -9,10 +9,10 @@ The checks count what is drawn. Screenshots are kept in out/test-artifacts/dashb
 from __future__ import annotations
 
 import re
-from collections import Counter
 import subprocess
 import sys
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -158,7 +158,8 @@ def test_board_maps_of_the_defective_printer(chromium: str, dashboard: str) -> N
     blue = [a for a in pads if _rgb(a["fill"])[2] > _rgb(a["fill"])[0] + 40]
     assert len(blue) > PADS // 10  # negative scores drawn blue
     assert page.find("b", "defect-name")
-    assert "squeegee_blade" in page.text and "Evidence" in page.text
+    assert "squeegee_blade" in page.text
+    assert "Evidence" in page.text
 
 
 def test_board_maps_of_a_healthy_printer(chromium: str, dashboard: str) -> None:
@@ -184,8 +185,10 @@ def test_one_pads_trend(chromium: str, dashboard: str) -> None:
     points = page.find("circle", "spc")
     assert len(points) == 2 * 30  # volume and score, one per board
     assert page.find("circle", "excessive")
-    assert page.find("line", "ucl") and page.find("line", "lcl")
-    assert page.find("polyline", "exc") and page.find("polyline", "ins")
+    assert page.find("line", "ucl")
+    assert page.find("line", "lcl")
+    assert page.find("polyline", "exc")
+    assert page.find("polyline", "ins")
 
 
 def test_defect_timeline(chromium: str, dashboard: str) -> None:
