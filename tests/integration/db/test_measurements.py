@@ -148,9 +148,7 @@ def test_retention_deletes_old_rows_in_batches_and_nothing_else(empty_database) 
         fleet.write(writer, f_new, NOW)
         with admin.begin() as conn:  # the old defect row is old too
             conn.execute(
-                text(
-                    "UPDATE defect_classifications SET created_at = :t WHERE first_event_id LIKE 'old-%'"
-                ),
+                text("UPDATE defect_classifications SET created_at = :t WHERE first_event_id LIKE 'old-%'"),
                 {"t": old},
             )
             conn.execute(INSERT_BOARD, {**board_row("unmeasured", "P09", 1), "inspected_at": old})

@@ -64,6 +64,8 @@ def test_secrets_not_in_repr() -> None:
         ({"WINDOW_LENGTH": "-3"}, "WINDOW_LENGTH"),
         ({"DEVICE": "tpu"}, "DEVICE"),
         ({"WINDOW_LENGTH": "5", "WINDOW_HOP": "6"}, "WINDOW_HOP"),
+        ({"RETENTION_DAYS": "0"}, "RETENTION_DAYS"),
+        ({"RETENTION_BATCH": "-1"}, "RETENTION_BATCH"),
     ],
 )
 def test_bad_values_rejected_naming_the_variable(env: dict[str, str], named: str) -> None:
