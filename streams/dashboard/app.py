@@ -103,8 +103,13 @@ def create_app(engine: Engine, options: DashboardOptions | None = None) -> web.A
 
         recent, hourly = await read(q)
         body = render.rate_chart_svg(
-            recent, f"Last {o.recent_hours:g} hours, {o.bucket_minutes}-minute buckets"
-        ) + render.rate_chart_svg(hourly, f"Last {o.hourly_days:g} days, hourly")
+            recent,
+            f"Last {o.recent_hours:g} hours, {o.bucket_minutes}-minute buckets",
+            now - timedelta(hours=o.recent_hours),
+            now,
+        ) + render.rate_chart_svg(
+            hourly, f"Last {o.hourly_days:g} days, hourly", now - timedelta(days=o.hourly_days), now
+        )
         return html("Alarm rate per printer", body, "/trends")
 
     async def defects(request: web.Request) -> web.Response:

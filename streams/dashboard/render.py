@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import escape
 from urllib.parse import quote
 
@@ -69,7 +69,8 @@ def overview(rows: Sequence[PrinterRow], now: datetime, process_share: float) ->
             f"<td>{_time(r.last_board_at)}</td></tr>"
         )
     return (
-        f"<p>Last hour: {_time(now)} UTC and the hour before. Status: a named printer defect, else "
+        f"<p>Last hour: {_time(now - timedelta(hours=1))} to {_time(now)} UTC. "
+        "Status: a named printer defect, else "
         f"<i>process alarm</i> when at least {_pct(process_share)} of the scored pads alarmed, else "
         "<i>healthy</i>.</p>"
         "<table class=printers><thead><tr><th>printer</th><th>line</th><th>status</th><th>boards (1 h)</th>"
@@ -214,7 +215,7 @@ class _Frame:
     def py(self, y: float) -> float:
         return self.h - self.b - (y - self.y0) / (self.y1 - self.y0) * (self.h - self.t - self.b)
 
-    def axes(self, y_label: str, x_label: str, x_fmt: object = None) -> str:
+    def axes(self, y_label: str, x_label: str, time_axis: bool = False) -> str:
         out = [
             f'<line class=axis x1="{self.l}" y1="{self.h - self.b}" x2="{self.w - self.r}" '
             f'y2="{self.h - self.b}"/>',
@@ -224,9 +225,9 @@ class _Frame:
             y = self.py(v)
             out.append(f'<line class=grid x1="{self.l}" y1="{y:.1f}" x2="{self.w - self.r}" y2="{y:.1f}"/>')
             out.append(f'<text class=tick x="{self.l - 6}" y="{y + 4:.1f}" text-anchor=end>{v:g}</text>')
-        for v in _axis_ticks(self.x0, self.x1, 6):
+        for v in _time_ticks(self.x0, self.x1) if time_axis else _axis_ticks(self.x0, self.x1, 6):
             x = self.px(v)
-            label = x_fmt(v) if callable(x_fmt) else f"{v:g}"
+            label = _utc_clock(v, self.x1 - self.x0) if time_axis else f"{v:g}"
             out.append(
                 f'<text class=tick x="{x:.1f}" y="{self.h - self.b + 16}" text-anchor=middle>{label}</text>'
             )
@@ -244,19 +245,29 @@ class _Frame:
         )
 
 
-def _utc_clock(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%d %H:%M")
+_TIME_STEPS_S = [60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800]
 
 
-def rate_chart_svg(points: Sequence[RatePoint], title: str) -> str:
-    """(c) pad alarm share (%) per printer over time: one colored line per printer, a legend at the right."""
+def _time_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
+    """About `n` tick times (epoch s) in [lo, hi] at a round step (1 min ... 1 week), aligned to UTC."""
+    step = next((s for s in _TIME_STEPS_S if (hi - lo) / s <= n), _TIME_STEPS_S[-1])
+    first = math.ceil(lo / step) * step
+    return [float(first + k * step) for k in range(int((hi - first) // step) + 1)]
+
+
+def _utc_clock(ts: float, span_s: float = 0.0) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%m-%d %H:%M" if span_s > 86400 else "%H:%M")
+
+
+def rate_chart_svg(points: Sequence[RatePoint], title: str, since: datetime, now: datetime) -> str:
+    """(c) pad alarm share (%) per printer from `since` to `now`: one colored line per printer, a legend."""
     if not points:
-        return f"<p class=empty>{escape(title)}: no boards in this span.</p>"
+        return f"<h2>{escape(title)}</h2><p class=empty>No boards in this span.</p>"
     printers = sorted({p.printer_id for p in points})
     xs = [p.start.timestamp() for p in points]
     ys = [100.0 * p.pad_alarm_share for p in points]
-    f = _Frame((min(xs), max(xs)), (0.0, max(max(ys) * 1.1, 0.5)))
-    inner = [f.axes("pad alarm share (%)", "UTC", _utc_clock)]
+    f = _Frame((since.timestamp(), now.timestamp()), (0.0, max(max(ys) * 1.1, 0.5)))
+    inner = [f.axes("pad alarm share (%)", "UTC", time_axis=True)]
     for i, printer in enumerate(printers):
         color = PALETTE[i % len(PALETTE)]
         mine = [(x, y) for p, x, y in zip(points, xs, ys, strict=True) if p.printer_id == printer]
@@ -367,6 +378,9 @@ def defect_timeline(rows: Sequence[DefectRow], since: datetime, now: datetime) -
     """Raised -> cleared spans per printer as bars on a time axis, then the rows as a table."""
     if not rows:
         return f"<p class=empty>No printer defect raised or cleared since {_time(since)} UTC.</p>"
+    # The axis starts at the first row shown (at least an hour before now), not at `since`, so a defect
+    # raised minutes ago is a readable bar rather than a sliver at the end of a week.
+    since = max(since, min(min(d.created_at for d in rows), now - timedelta(hours=1)))
     ordered = sorted(rows, key=lambda d: (d.created_at, d.state == "raised"))
     spans: list[tuple[str, str, datetime, datetime, bool]] = []  # printer, defect, start, end, open
     open_: dict[tuple[str, str], datetime] = {}
@@ -386,10 +400,10 @@ def defect_timeline(rows: Sequence[DefectRow], since: datetime, now: datetime) -
     inner = [
         f'<line class=axis x1="{f.l}" y1="{f.h - f.b}" x2="{f.w - f.r}" y2="{f.h - f.b}"/>',
     ]
-    for v in _axis_ticks(f.x0, f.x1, 6):
+    for v in _time_ticks(f.x0, f.x1):
         inner.append(
             f'<text class=tick x="{f.px(v):.1f}" y="{f.h - f.b + 16}" text-anchor=middle>'
-            f"{_utc_clock(v)}</text>"
+            f"{_utc_clock(v, f.x1 - f.x0)}</text>"
         )
     for i, printer in enumerate(printers):
         y = f.t + i * lane
@@ -404,7 +418,12 @@ def defect_timeline(rows: Sequence[DefectRow], since: datetime, now: datetime) -
             "height=18 "
             f'fill="{color}"><title>{escape(printer)} {escape(defect)} {_time(start)} - '
             f"{'now' if is_open else _time(end)}</title></rect>"
-            f'<text class=span-label x="{x0 + 4:.1f}" y="{y + 16}">{escape(defect)}</text>'
+            # The name inside a wide bar, else after it (dark on the background).
+            + (
+                f'<text class=span-label x="{x0 + 4:.1f}" y="{y + 16}">{escape(defect)}</text>'
+                if x1 - x0 > 8 * len(defect)
+                else f'<text class=tick x="{max(x1, x0 + 3) + 4:.1f}" y="{y + 16}">{escape(defect)}</text>'
+            )
         )
     table = "".join(
         f'<tr class="{d.state}"><td>{_time(d.created_at)}</td><td>{escape(d.printer_id)}</td>'
@@ -414,7 +433,7 @@ def defect_timeline(rows: Sequence[DefectRow], since: datetime, now: datetime) -
         for d in rows
     )
     return (
-        f"<p>Since {_time(since)} UTC: a bar from a defect's raise to its clear (open bars still raised).</p>"
+        f"<p>From {_time(since)} UTC: a bar from a defect's raise to its clear (open bars: still raised).</p>"
         + f.svg("".join(inner), "timeline")
         + "<table class=defects><thead><tr><th>time (UTC)</th><th>printer</th><th>defect</th><th>state</th>"
         f"<th>probability</th><th>boards</th></tr></thead><tbody>{table}</tbody></table>"
