@@ -44,7 +44,7 @@ def simulate(
         printers=printers,
         pads=pads,
         boards_per_printer=boards,
-        start=now - timedelta(seconds=25 * boards),
+        start=now - timedelta(seconds=23.5 * boards),  # ~23 s a board: 20 s cycles, 30 s cleaning per 10
         defects=(
             DefectSpec(
                 defect, start_index=boards // 3, duration=boards // 3, amplitude=8.0, printer_id=defective
