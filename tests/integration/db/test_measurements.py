@@ -212,3 +212,15 @@ def test_downgrade_to_0004_keeps_the_previous_reporting(empty_database) -> None:
     )
     upgrade(url, "head")
     assert _scalar(empty_database.reporter, "SELECT count(*) FROM v_board_measurements") == 0
+
+
+def test_retention_command_dry_run(stored, capsys: pytest.CaptureFixture[str]) -> None:
+    from streams.cli.main import main
+
+    db, _ = stored
+    with pytest.raises(SystemExit) as done:
+        main(["db", "retention", "--dry-run", "--days", "1", "--database-url", db.admin])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "would delete 0 boards" in out
+    assert _scalar(db.admin, "SELECT count(*) FROM board_inspections") == 90
