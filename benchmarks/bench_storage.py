@@ -12,6 +12,7 @@ Run: .venv/bin/python benchmarks/bench_storage.py [--pads 2000] [--boards 300] [
 from __future__ import annotations
 
 import argparse
+import time
 import uuid
 
 import numpy as np
@@ -68,9 +69,14 @@ def main() -> None:
             records.append(BoardRecord(b, SourceRef("t", 0, i), "scored", s))
             if (msg := alarm_message(s)) is not None:
                 alarms.append(msg)
+        batches = []
         for k in range(0, len(records), 32):
             ids = {r.board.event_id for r in records[k : k + 32]}
-            writer.write(ResultBatch(records[k : k + 32], [a for a in alarms if a.event_id in ids]))
+            batches.append(ResultBatch(records[k : k + 32], [a for a in alarms if a.event_id in ids]))
+        started = time.perf_counter()
+        for batch in batches:
+            writer.write(batch)
+        write_s = time.perf_counter() - started
         with engine.connect() as conn:
             sizes = {
                 t: conn.execute(
@@ -90,6 +96,7 @@ def main() -> None:
     print(
         f"{n} boards x {p} pads written by ResultWriter; {n_alarms} pad alarms ({n_alarms / n:.1f} per board)"
     )
+    print(f"ResultWriter.write: {1000 * write_s / n:.1f} ms per board (batches of 32)")
     print(f"{'table':<20}{'bytes/board':>14}{'bytes/pad':>11}")
     for t in TABLES:
         print(f"{t:<20}{per_board[t]:>14.0f}{per_board[t] / p:>11.2f}")

@@ -8,7 +8,8 @@ tests/unit/streams/db/test_writer_params.py).
 Every insert is `ON CONFLICT DO NOTHING` on the table's natural key (event_id, (event_id, pad_id),
 event_key), so a replayed batch after a crash or a rebalance changes nothing: each board ends in
 `board_inspections` exactly once, with its anomaly map and pad alarms. Rows are sent with executemany
-(psycopg 3 pipelines the statements), never one round trip per pad.
+(psycopg 3 pipelines the statements), never one round trip per pad; float arrays travel in PostgreSQL's
+binary array format, encoded by numpy (`streams/db/arrays.py`).
 
 The defect policy's per-printer state (`diagnosis_state`, migration 0003) is upserted in the same
 transaction as the boards it has seen, and only moves forward (a row is replaced only by a state at a
@@ -34,6 +35,7 @@ from sqlalchemy import Engine, text
 
 from schemas.inspection import BoardInspection
 from schemas.messages import DefectEvent, PadAlarm
+from streams.db.arrays import Float4Array
 from streams.pipeline.results import BoardRecord, DiagnosisStateRow, ResultBatch
 
 _PRINTERS = text(
@@ -145,9 +147,9 @@ def measurement_params(record: BoardRecord, key: str) -> dict[str, Any]:
     }
 
 
-def _reals(values: np.ndarray) -> list[float]:
-    """(P,) numbers as the float32 values a real[] stores (rounded once here, not by the server)."""
-    return np.asarray(values, dtype=np.float32).astype(float).tolist()
+def _reals(values: np.ndarray) -> Float4Array:
+    """(P,) numbers as the float32 values a real[] stores, sent in binary (streams/db/arrays.py)."""
+    return Float4Array(values)
 
 
 def board_params(record: BoardRecord) -> dict[str, Any]:
@@ -189,7 +191,7 @@ def anomaly_map_params(record: BoardRecord) -> dict[str, Any] | None:
     return {
         "event_id": record.board.event_id,
         "model_version": s.model_version,
-        "scores": s.score.astype(float).tolist(),
+        "scores": Float4Array(s.score),
         "pad_ids": s.pad_id.tolist(),
     }
 

@@ -33,7 +33,7 @@ def test_scored_board_gives_summary_map_and_alarm_rows() -> None:
     assert (row["event_id"], row["board_id"], row["print_index"], row["n_pads"]) == ("e1", "B1", 7, 3)
     amap = anomaly_map_params(record)
     assert amap is not None
-    assert (amap["pad_ids"], amap["scores"]) == (["A", "B", "C"], [3.0, 0.5, -4.0])
+    assert (amap["pad_ids"], amap["scores"].values.tolist()) == (["A", "B", "C"], [3.0, 0.5, -4.0])
     msg = alarm_message(scores(b))
     assert msg is not None
     rows = pad_alarm_params(msg)
@@ -54,9 +54,10 @@ def test_measurements_are_float32_in_the_boards_pad_order() -> None:
     b = board()
     b = replace(b, pads=replace(b.pads, height_um=np.array([101.123456789, 99.5, 0.1])))
     row = measurement_params(BoardRecord(b, SourceRef("t", 0, 0), "scored", scores(b)), "k")
-    assert row["volume_pct"] == [150.0, 100.0, 40.0]
-    assert row["height_um"] == [float(np.float32(101.123456789)), 99.5, float(np.float32(0.1))]
-    assert row["height_um"][0] != 101.123456789  # rounded to what a real[] holds
+    assert row["volume_pct"].values.tolist() == [150.0, 100.0, 40.0]
+    height = row["height_um"].values
+    assert height.dtype == np.float32  # what a real[] holds
+    assert height.tolist() == [float(np.float32(101.123456789)), 99.5, float(np.float32(0.1))]
     assert (row["threshold_excessive"], row["threshold_insufficient"]) == (2.0, -2.5)
     unscored = measurement_params(BoardRecord(b, SourceRef("t", 0, 0), "late"), "k")
     assert (unscored["threshold_excessive"], unscored["threshold_insufficient"]) == (None, None)
@@ -73,6 +74,6 @@ def test_layout_key_follows_the_geometry() -> None:
     other_recipe = replace(b, recipe_id="R2")
     assert len({key, layout_key(moved), layout_key(renamed), layout_key(other_recipe)}) == 4
     row = layout_params(b)
-    assert (row["n_pads"], row["pad_ids"], row["y_mm"], row["size_x_mm"]) == (
+    assert (row["n_pads"], row["pad_ids"], row["y_mm"].values.tolist(), row["size_x_mm"].values.tolist()) == (
         3, ["A", "B", "C"], [4.0, 5.0, 6.0], [1.0, 1.0, 1.0],
     )  # fmt: skip
