@@ -4,7 +4,8 @@ Steps: ensure topics and migrations; train a small CPU model and its printer-def
 (cached in .spi-crrn/models/) and register + promote the model; start a worker subprocess (it loads the
 active model from the registry); simulate a fleet in which the last printer develops a printer defect
 and publish it to Kafka; wait until every board is in PostgreSQL; print a per-printer summary and where
-to look; stop the worker.
+to look (the dashboard's address and how to start it among them); stop the worker. The boards are
+stamped with the last minutes before the run, so the dashboard's "last hour" shows them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, text
@@ -104,6 +106,7 @@ def run_demo(o: DemoOptions) -> int:
 
     worker = _start_worker(state_dir() / "logs")
     _say(f"worker started (pid {worker.pid}, log {state_dir() / 'logs' / 'demo-worker.log'})")
+    _say(f"to watch it live: {_dashboard_hint(settings)}")
     try:
         # A fresh stretch of print indexes each run, so the boards are new to the windows and the tables.
         first = int(o.seed if o.seed is not None else time.time()) % 10**9 * 1000 + 1
@@ -113,6 +116,8 @@ def run_demo(o: DemoOptions) -> int:
             pads=o.pads,
             boards_per_printer=o.boards,
             first_print_index=first,
+            # The boards' times end now (the simulator's cycle is 20 s plus cleaning pauses).
+            start=datetime.now(UTC) - timedelta(seconds=25.0 * o.boards),
             defects=(
                 DefectSpec(
                     o.defect,
@@ -194,5 +199,14 @@ def _summary(engine: Engine, ids: list[str], defective: str, defect: str, settin
         "  SQL:    SELECT * FROM v_printer_summary;\n"
         "          SELECT * FROM v_pad_alarms ORDER BY inspected_at DESC LIMIT 20;"
     )
+    print(f"  Web:    {_dashboard_hint(settings)}")
     print(f"  Kafka:  .venv/bin/spi-crrn tail {settings.topic_alarms} --from-beginning --max 5")
     print(f"          dead letters on {settings.topic_dlq}, printer defects on {settings.topic_defects}")
+
+
+def _dashboard_hint(settings: Settings) -> str:
+    """Where the dashboard answers and how to start it (it reads as the reporting role)."""
+    return (
+        f"http://127.0.0.1:{settings.dashboard_port}/ (start it with `.venv/bin/spi-crrn dashboard` "
+        "in another terminal; board maps of the defective printer under its name)"
+    )

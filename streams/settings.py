@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     window_hop: int = 1  # boards between consecutive windows of one printer
     max_pads: int = 100_000
     worker_id: str = "spi-crrn-worker"
+    # -- issue 14, measurements and dashboard: retention of stored rows, the dashboard's port
+    retention_days: int = 30  # boards (with measurements, maps, alarms) and defects older than this go
+    retention_hourly_days: int = 400  # printer-hour aggregates are kept longer: 24 rows a day per printer
+    retention_batch: int = 5000  # boards deleted per transaction by `spi-crrn db retention`
+    dashboard_port: int = 8080
 
     # --- observability (issue 14): metrics and health endpoints of the worker, log format
     metrics_port: int = 9464  # worker's /metrics, /healthz, /readyz on 0.0.0.0:PORT; 0 = no HTTP server
@@ -130,7 +135,16 @@ class Settings(BaseSettings):
 
     def check(self) -> None:
         """Reject impossible values with a message naming the variable and the fix."""
-        for name in ("window_length", "window_hop", "max_pads", "topic_partitions"):
+        for name in (
+            "window_length",
+            "window_hop",
+            "max_pads",
+            "topic_partitions",
+            "retention_days",
+            "retention_hourly_days",
+            "retention_batch",
+            "dashboard_port",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.upper()}={getattr(self, name)}: must be a positive integer")
         if self.window_hop > self.window_length:

@@ -1,4 +1,7 @@
-"""`spi-crrn db upgrade|downgrade|current`: Alembic migrations as the owner role (DATABASE_ADMIN_URL)."""
+"""`spi-crrn db upgrade|downgrade|current|retention`: migrations and retention as the owner role.
+
+Both run as DATABASE_ADMIN_URL (else DATABASE_URL): the writer role may not delete rows.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     downgrade.add_argument("revision", nargs="?", default="base")
     downgrade.set_defaults(func=cmd_downgrade)
     sub.add_parser("current", help="print the database's revision").set_defaults(func=cmd_current)
-    for p in (upgrade, downgrade):
+    retention = sub.add_parser(
+        "retention", help="delete boards older than RETENTION_DAYS (and old aggregates) in bounded batches"
+    )
+    retention.add_argument("--days", type=int, help="keep this many days of boards (default RETENTION_DAYS)")
+    retention.add_argument(
+        "--hourly-days", type=int, help="keep this many days of printer-hour rows (RETENTION_HOURLY_DAYS)"
+    )
+    retention.add_argument("--batch", type=int, help="boards per transaction (default RETENTION_BATCH)")
+    retention.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
+    retention.set_defaults(func=cmd_retention)
+    for p in (upgrade, downgrade, retention):
         p.add_argument(
             "--database-url", help="owner-role URL (default DATABASE_ADMIN_URL, else DATABASE_URL)"
         )
@@ -60,4 +73,26 @@ def cmd_current(args: argparse.Namespace) -> int:
     url = _admin_url(args)
     current = current_revision(url)
     print(f"{redact(url)}: current {current or 'base (empty)'}, head {head_revision()}")
+    return 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    from streams.db.engine import make_engine, redact
+    from streams.db.retention import apply_retention
+    from streams.settings import Settings
+
+    settings = Settings.from_env()
+    url = _admin_url(args)
+    engine = make_engine(url)
+    try:
+        report = apply_retention(
+            engine,
+            days=settings.retention_days if args.days is None else args.days,
+            hourly_days=settings.retention_hourly_days if args.hourly_days is None else args.hourly_days,
+            batch=settings.retention_batch if args.batch is None else args.batch,
+            dry_run=args.dry_run,
+        )
+    finally:
+        engine.dispose()
+    print(f"{redact(url)}: {report.summary()}")
     return 0

@@ -8,17 +8,25 @@ tests/unit/streams/db/test_writer_params.py).
 Every insert is `ON CONFLICT DO NOTHING` on the table's natural key (event_id, (event_id, pad_id),
 event_key), so a replayed batch after a crash or a rebalance changes nothing: each board ends in
 `board_inspections` exactly once, with its anomaly map and pad alarms. Rows are sent with executemany
-(psycopg 3 pipelines the statements), never one round trip per pad.
+(psycopg 3 pipelines the statements), never one round trip per pad; float arrays travel in PostgreSQL's
+binary array format, encoded by numpy (`streams/db/arrays.py`).
 
 The per-printer stages' states -- the defect policy's (`diagnosis_state`, migration 0003) and the
 process-alarm evidence (`alarm_evidence_state`, migration 0007) -- are upserted in the same transaction as
 the boards they have seen, and only move forward (a row is replaced only by a state at a higher
 `last_print_index`), so a stale worker cannot move them back; `printer_states` reads them back.
+Measurements (migration 0005): every board's volume, height and area go to `board_measurements` (float32
+arrays in the board's pad order), its pad geometry once per distinct layout to `pad_layouts` (keyed by a
+hash of the geometry, `layout_key`), and the boards this transaction inserted are added to their
+printer-hour in `printer_hourly` by one INSERT ... SELECT over the batch's event ids. Only rows with
+`stored_at = now()` count there: `now()` is the transaction's start time and `stored_at` defaults to it,
+so a board that was already stored (a replay, or another worker's overlapping batch) adds nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -27,7 +35,9 @@ import numpy as np
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
+from schemas.inspection import BoardInspection
 from schemas.messages import DefectEvent, PadAlarm
+from streams.db.arrays import Float4Array
 from streams.pipeline.errors import PermanentStoreError
 from streams.pipeline.results import STATE_KINDS, BoardRecord, PrinterStateRow, ResultBatch, StateKind
 
@@ -89,9 +99,85 @@ _SELECT_STATES: dict[StateKind, Any] = {
         "WHERE printer_id = ANY(:ids)"
     ),
 }
+_LAYOUTS = text(
+    "INSERT INTO pad_layouts (layout_key, recipe_id, n_pads, pad_ids, x_mm, y_mm, size_x_mm, size_y_mm) "
+    "VALUES (:layout_key, :recipe_id, :n_pads, :pad_ids, :x_mm, :y_mm, :size_x_mm, :size_y_mm) "
+    "ON CONFLICT (layout_key) DO NOTHING"
+)
+_MEASUREMENTS = text(
+    "INSERT INTO board_measurements (event_id, layout_key, volume_pct, height_um, area_pct, "
+    "threshold_excessive, threshold_insufficient) VALUES (:event_id, :layout_key, :volume_pct, :height_um, "
+    ":area_pct, :threshold_excessive, :threshold_insufficient) ON CONFLICT (event_id) DO NOTHING"
+)
+# The boards this transaction inserted (stored_at = now(), see the module docstring), per printer-hour.
+# ORDER BY: concurrent writers lock the hour rows in one order, so they cannot deadlock on them.
+_HOURLY = text(
+    "INSERT INTO printer_hourly (printer_id, hour, boards, boards_scored, boards_with_alarms, pads, "
+    "pads_scored, n_excessive, n_insufficient, max_abs_score) "
+    "SELECT printer_id, date_trunc('hour', inspected_at, 'UTC'), count(*), "
+    "count(*) FILTER (WHERE status = 'scored'), count(*) FILTER (WHERE n_excessive + n_insufficient > 0), "
+    "sum(n_pads), coalesce(sum(n_pads) FILTER (WHERE status = 'scored'), 0), sum(n_excessive), "
+    "sum(n_insufficient), max(max_abs_score) "
+    "FROM board_inspections WHERE event_id = ANY(:ids) AND stored_at = now() "
+    "GROUP BY 1, 2 ORDER BY 1, 2 "
+    "ON CONFLICT (printer_id, hour) DO UPDATE SET boards = printer_hourly.boards + EXCLUDED.boards, "
+    "boards_scored = printer_hourly.boards_scored + EXCLUDED.boards_scored, "
+    "boards_with_alarms = printer_hourly.boards_with_alarms + EXCLUDED.boards_with_alarms, "
+    "pads = printer_hourly.pads + EXCLUDED.pads, "
+    "pads_scored = printer_hourly.pads_scored + EXCLUDED.pads_scored, "
+    "n_excessive = printer_hourly.n_excessive + EXCLUDED.n_excessive, "
+    "n_insufficient = printer_hourly.n_insufficient + EXCLUDED.n_insufficient, "
+    "max_abs_score = GREATEST(printer_hourly.max_abs_score, EXCLUDED.max_abs_score)"
+)
 
 
 # ---------------------------------------------------------------------- rows (pure)
+def layout_key(board: BoardInspection) -> str:
+    """Key of the board's pad geometry: recipe id + a hash of pad ids, centres and aperture sizes.
+
+    Two boards share a key exactly when their pads (in order) and geometry at float32 agree, so a
+    recipe change that moves a pad gets a new layout instead of drawing the old one."""
+    p = board.pads
+    h = hashlib.blake2b(digest_size=12)
+    h.update("\x1f".join(p.pad_id.tolist()).encode())
+    h.update(np.stack([p.x_mm, p.y_mm, p.size_x_mm, p.size_y_mm]).astype("<f4").tobytes())
+    return f"{board.recipe_id}:{h.hexdigest()}"
+
+
+def layout_params(board: BoardInspection) -> dict[str, Any]:
+    """The pad_layouts row of the board's geometry (stored once per distinct layout)."""
+    p = board.pads
+    return {
+        "layout_key": layout_key(board),
+        "recipe_id": board.recipe_id,
+        "n_pads": board.n_pads,
+        "pad_ids": p.pad_id.tolist(),
+        "x_mm": _reals(p.x_mm),
+        "y_mm": _reals(p.y_mm),
+        "size_x_mm": _reals(p.size_x_mm),
+        "size_y_mm": _reals(p.size_y_mm),
+    }
+
+
+def measurement_params(record: BoardRecord, key: str) -> dict[str, Any]:
+    """The board_measurements row: volume, height, area (board's pad order) and the score limits."""
+    p, s = record.board.pads, record.scores
+    return {
+        "event_id": record.board.event_id,
+        "layout_key": key,
+        "volume_pct": _reals(p.volume_pct),
+        "height_um": _reals(p.height_um),
+        "area_pct": _reals(p.area_pct),
+        "threshold_excessive": None if s is None else float(s.thresholds.excessive),
+        "threshold_insufficient": None if s is None else float(s.thresholds.insufficient),
+    }
+
+
+def _reals(values: np.ndarray) -> Float4Array:
+    """(P,) numbers as the float32 values a real[] stores, sent in binary (streams/db/arrays.py)."""
+    return Float4Array(values)
+
+
 def board_params(record: BoardRecord) -> dict[str, Any]:
     """The board_inspections row: the board's identity, where it came from, its status and score summary."""
     b, s, src = record.board, record.scores, record.source
@@ -131,7 +217,7 @@ def anomaly_map_params(record: BoardRecord) -> dict[str, Any] | None:
     return {
         "event_id": record.board.event_id,
         "model_version": s.model_version,
-        "scores": s.score.astype(float).tolist(),
+        "scores": Float4Array(s.score),
         "pad_ids": s.pad_id.tolist(),
     }
 
@@ -266,11 +352,17 @@ class ResultWriter:
         printers = {(r.board.printer_id, r.board.line_id) for r in batch.boards}
         maps = [m for m in map(anomaly_map_params, batch.boards) if m is not None]
         alarms = [row for a in batch.alarms for row in pad_alarm_params(a)]
+        keys = [layout_key(r.board) for r in batch.boards]
+        layouts = {k: r.board for k, r in zip(keys, batch.boards, strict=True)}  # one row per layout
+        measurements = [measurement_params(r, k) for r, k in zip(batch.boards, keys, strict=True)]
         with self.engine.begin() as conn:
             if printers:
                 conn.execute(_PRINTERS, [{"printer_id": p, "line_id": line} for p, line in sorted(printers)])
             if batch.boards:
                 conn.execute(_BOARDS, [board_params(r) for r in batch.boards])
+                conn.execute(_LAYOUTS, [layout_params(b) for _, b in sorted(layouts.items())])
+                conn.execute(_MEASUREMENTS, measurements)
+                conn.execute(_HOURLY, {"ids": [r.board.event_id for r in batch.boards]})
             if maps:
                 conn.execute(_MAPS, maps)
             if alarms:

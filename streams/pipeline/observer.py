@@ -21,9 +21,9 @@ from typing import Protocol
 
 from crrn.scoring import BoardScores
 from crrn.windowing import Window
-from streams.pipeline.jobs import DefectPolicy
+from streams.pipeline.jobs import DefectPolicy, StatefulStage
 from streams.pipeline.ports import Models, ResultStore, WindowScorer
-from streams.pipeline.results import DiagnosisStateRow, ResultBatch
+from streams.pipeline.results import PrinterStateRow, ResultBatch, StateKind
 
 
 class PipelineObserver(Protocol):
@@ -75,6 +75,10 @@ class ObservedModels:
     def defect_policy(self) -> DefectPolicy | None:
         return self._models.defect_policy
 
+    @property
+    def evidence(self) -> StatefulStage | None:
+        return self._models.evidence
+
 
 class ObservedStore:
     """`ResultStore` that reports each batch to `observer` after the wrapped store wrote it."""
@@ -86,8 +90,8 @@ class ObservedStore:
     def stored_event_ids(self, event_ids: Sequence[str]) -> set[str]:
         return self._store.stored_event_ids(event_ids)
 
-    def diagnosis_states(self, printer_ids: Sequence[str]) -> dict[str, DiagnosisStateRow]:
-        return self._store.diagnosis_states(printer_ids)
+    def printer_states(self, kind: StateKind, printer_ids: Sequence[str]) -> dict[str, PrinterStateRow]:
+        return self._store.printer_states(kind, printer_ids)
 
     def write(self, batch: ResultBatch, before_commit: Callable[[], None] | None = None) -> None:
         start = time.perf_counter()

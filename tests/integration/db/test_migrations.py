@@ -20,11 +20,20 @@ TABLES = {
     "defect_classifications",
     "stream_checkpoints",  # 0002
     "diagnosis_state",  # 0003
+    "pad_layouts",  # 0005
+    "board_measurements",  # 0005
+    "printer_hourly",  # 0005
     "alarm_evidence_state",  # 0007
 }
 # Tables each revision adds on top of the previous one (a revision's downgrade removes exactly these).
-ADDED_BY = {"0007": {"alarm_evidence_state"}, "0003": {"diagnosis_state"}, "0002": {"stream_checkpoints"}}
-VIEWS = {"v_printer_summary", "v_pad_alarms", "v_board_scores", "v_defects"}
+ADDED_BY = {
+    "0007": {"alarm_evidence_state"},
+    "0005": {"pad_layouts", "board_measurements", "printer_hourly"},
+    "0003": {"diagnosis_state"},
+    "0002": {"stream_checkpoints"},
+}
+VIEWS_0001 = {"v_printer_summary", "v_pad_alarms", "v_board_scores", "v_defects"}
+VIEWS = VIEWS_0001 | {"v_printers", "v_pad_layouts", "v_board_measurements", "v_printer_hourly"}  # 0005
 
 
 def _schema(url: str) -> tuple[set[str], set[str]]:
@@ -60,11 +69,12 @@ def test_every_revision_downgrades_one_step(empty_database) -> None:
     tables = TABLES
     while seen[-1] is not None:
         assert _schema(url)[0] == tables, f"at revision {seen[-1]}"
+        assert _schema(url)[1] == (VIEWS if seen[-1] == "0005" else VIEWS_0001), f"at revision {seen[-1]}"
         tables = tables - ADDED_BY.get(str(seen[-1]), set())
         downgrade(url, "-1")
         seen.append(current_revision(url))
     assert seen[0] == head_revision()
-    assert seen[-4:] == ["0003", "0002", "0001", None]
+    assert seen[-6:] == ["0005", "0004", "0003", "0002", "0001", None]
     assert _schema(url) == (set(), set())
 
 
@@ -75,7 +85,7 @@ def test_board_inspection_indexes(fresh_database) -> None:
         uniques = inspect(engine).get_unique_constraints("board_inspections")
     finally:
         engine.dispose()
-    assert {("printer_id", "inspected_at"), ("printer_id", "print_index")} <= indexes
+    assert {("printer_id", "inspected_at"), ("printer_id", "print_index"), ("inspected_at",)} <= indexes
     assert uniques == []  # reprints of a board are new events: only event_id is unique
 
 

@@ -64,6 +64,8 @@ def test_secrets_not_in_repr() -> None:
         ({"WINDOW_LENGTH": "-3"}, "WINDOW_LENGTH"),
         ({"DEVICE": "tpu"}, "DEVICE"),
         ({"WINDOW_LENGTH": "5", "WINDOW_HOP": "6"}, "WINDOW_HOP"),
+        ({"RETENTION_DAYS": "0"}, "RETENTION_DAYS"),
+        ({"RETENTION_BATCH": "-1"}, "RETENTION_BATCH"),
     ],
 )
 def test_bad_values_rejected_naming_the_variable(env: dict[str, str], named: str) -> None:
@@ -78,9 +80,10 @@ def test_readme_documents_every_setting() -> None:
 
 
 def test_sasl_password_is_a_secret_in_str_and_repr() -> None:
-    settings = Settings(kafka_sasl_password="hunter2", database_admin_url="postgresql://a:hunter3@h/d")
+    settings = Settings(kafka_sasl_password="hunter2", database_admin_url="postgresql://a:s3cret@h/d")
     assert "hunter" not in str(settings)
     assert "hunter" not in repr(settings)
+    assert "s3cret" not in str(settings)
     assert "postgresql://a:***@h/d" in str(settings)
 
 

@@ -38,6 +38,8 @@ def _static(node: ast.expr, variables: bool = True) -> bool:
         return variables or _is_constant_name(node)
     if isinstance(node, ast.Attribute):
         return variables
+    if isinstance(node, ast.Subscript):  # one statement of a module constant table, e.g. _SELECT[kind]
+        return variables and _is_constant_name(node.value)
     if isinstance(node, ast.JoinedStr):
         return all(
             isinstance(part, ast.Constant)

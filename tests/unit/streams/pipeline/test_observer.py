@@ -71,7 +71,7 @@ def test_store_reads_pass_through() -> None:
     store.boards["e1"] = object()
     observed = ObservedStore(store, RecordingObserver())
     assert observed.stored_event_ids(["e1", "e2"]) == {"e1"}
-    assert observed.diagnosis_states(["P1"]) == {}
+    assert observed.printer_states("diagnosis", ["P1"]) == {}
 
 
 def test_core_counts_records_valid_boards_and_dead_letters() -> None:
