@@ -20,9 +20,14 @@ TABLES = {
     "defect_classifications",
     "stream_checkpoints",  # 0002
     "diagnosis_state",  # 0003
+    "cfx_fault_acknowledgements",  # 0006
 }
 # Tables each revision adds on top of the previous one (a revision's downgrade removes exactly these).
-ADDED_BY = {"0003": {"diagnosis_state"}, "0002": {"stream_checkpoints"}}
+ADDED_BY = {
+    "0006": {"cfx_fault_acknowledgements"},
+    "0003": {"diagnosis_state"},
+    "0002": {"stream_checkpoints"},
+}
 VIEWS = {"v_printer_summary", "v_pad_alarms", "v_board_scores", "v_defects"}
 
 
