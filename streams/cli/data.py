@@ -47,7 +47,18 @@ def register(subparsers: Any) -> None:
     p.add_argument("--inject-ratio", type=float, default=0.0, help="Experiment 1: ratio of anomalous pads")
     p.add_argument("--inject-mu", type=float, default=5.0, help="Experiment 1: mean anomaly (pad std units)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", type=Path, default=None, help="FILE.jsonl or FILE.parquet")
+    p.add_argument(
+        "--output", type=Path, default=None, help="FILE.jsonl or FILE.parquet (a folder with --format csv)"
+    )
+    p.add_argument(
+        "--format",
+        choices=("file", "csv"),
+        default="file",
+        help="csv: one per-pad CSV export per board into the --output folder, named PRINTER__BOARD.csv",
+    )
+    p.add_argument(
+        "--csv-layout", choices=("phm2022", "kohyoung"), default="kohyoung", help="with --format csv"
+    )
     p.add_argument("--to-kafka", action="store_true", help="publish to Settings.topic_inspections")
     p.set_defaults(func=cmd_simulate)
 
@@ -134,6 +145,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             cycle_s=args.cycle_s,
         )
         pairs = simulate_fleet(spec, args.seed)
+        if args.format == "csv":
+            return _write_csv_exports(args, pairs)
         if args.output is not None:
             n = write_pairs(args.output, pairs)
             print(f"wrote {n} boards to {args.output}")
@@ -150,6 +163,30 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(
             f"published {sent} boards to {settings.topic_inspections} at {settings.kafka_bootstrap_servers}"
         )
+    return 0
+
+
+def _write_csv_exports(args: argparse.Namespace, pairs: Any) -> int:
+    """One CSV per board, written as SPIs do (a temp name first, renamed when complete)."""
+    import os
+
+    from crrn.ingest.csv_write import board_to_csv
+
+    if args.output is None or args.to_kafka:
+        print(
+            "simulate --format csv: give --output FOLDER (and ingest it with `spi-crrn ingest csv`)",
+            file=sys.stderr,
+        )
+        return 2
+    args.output.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for board, _ in pairs:
+        final = args.output / f"{board.printer_id}__{board.board_id}.csv"
+        temp = final.with_name(final.name + ".part")
+        temp.write_bytes(board_to_csv(board, args.csv_layout))
+        os.replace(temp, final)
+        n += 1
+    print(f"wrote {n} {args.csv_layout} CSV exports to {args.output}")
     return 0
 
 
