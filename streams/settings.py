@@ -59,6 +59,13 @@ class Settings:
     window_hop: int = 1  # boards between consecutive windows of one printer
     max_pads: int = 100_000
     worker_id: str = "spi-crrn-worker"
+    # IPC-CFX over AMQP 1.0 (issue 13): the broker (`services up --with-amqp` writes AMQP_URL), the CFX
+    # addresses, and this endpoint's CFX handle (the "Source" of the messages it sends)
+    amqp_url: str = ""
+    cfx_inspections_address: str = "/queue/cfx.units-inspected"
+    cfx_faults_address: str = "/queue/cfx.faults"
+    cfx_acks_address: str = "/queue/cfx.fault-acks"
+    cfx_handle: str = "spi-crrn.diagnosis"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
