@@ -52,9 +52,14 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--format",
-        choices=("file", "csv"),
+        choices=("file", "csv", "cfx"),
         default="file",
-        help="csv: one per-pad CSV export per board into the --output folder, named PRINTER__BOARD.csv",
+        help="csv: one per-pad CSV export per board into the --output folder, named PRINTER__BOARD.csv; "
+        "cfx: publish each board as an IPC-CFX UnitsInspected message to --amqp/--address",
+    )
+    p.add_argument("--amqp", default=None, help="with --format cfx: AMQP 1.0 URL (default Settings.amqp_url)")
+    p.add_argument(
+        "--address", default=None, help="with --format cfx: default Settings.cfx_inspections_address"
     )
     p.add_argument(
         "--csv-layout", choices=("phm2022", "kohyoung"), default="kohyoung", help="with --format csv"
@@ -147,6 +152,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         pairs = simulate_fleet(spec, args.seed)
         if args.format == "csv":
             return _write_csv_exports(args, pairs)
+        if args.format == "cfx":
+            return _publish_cfx(args, pairs)
         if args.output is not None:
             n = write_pairs(args.output, pairs)
             print(f"wrote {n} boards to {args.output}")
@@ -187,6 +194,41 @@ def _write_csv_exports(args: argparse.Namespace, pairs: Any) -> int:
         os.replace(temp, final)
         n += 1
     print(f"wrote {n} {args.csv_layout} CSV exports to {args.output}")
+    return 0
+
+
+def _publish_cfx(args: argparse.Namespace, pairs: Any) -> int:
+    """Each board as one CFX UnitsInspected message (Source = its inspector id), JSON in a Data body."""
+    from proton import Message
+
+    from schemas.cfx import board_to_units_inspected
+    from streams.ingest.amqp import connect
+    from streams.settings import Settings
+
+    settings = Settings.from_env()
+    url = args.amqp or settings.amqp_url
+    if not url:
+        print(
+            "simulate --format cfx: pass --amqp URL or run `spi-crrn services up --with-amqp`",
+            file=sys.stderr,
+        )
+        return 2
+    import json
+
+    address = args.address or settings.cfx_inspections_address
+    conn = connect(url)
+    n = 0
+    try:
+        sender = conn.create_sender(address)
+        for board, _ in pairs:
+            doc = board_to_units_inspected(board, board.inspector_id)
+            body = json.dumps(doc, separators=(",", ":")).encode()
+            sender.send(Message(body=body, subject=doc["MessageName"], content_type="application/json",
+                                durable=True))  # fmt: skip
+            n += 1
+    finally:
+        conn.close()
+    print(f"published {n} CFX UnitsInspected messages to {address}")
     return 0
 
 

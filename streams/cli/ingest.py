@@ -47,6 +47,40 @@ def register(subparsers: Any) -> None:
     )
     c.set_defaults(func=cmd_ingest_csv)
 
+    x = sub.add_parser("cfx", help="IPC-CFX UnitsInspected over AMQP 1.0 -> board events (acked after Kafka)")
+    x.add_argument("--amqp", default=None, help="AMQP 1.0 URL (default Settings.amqp_url)")
+    x.add_argument("--address", default=None, help="AMQP address (default Settings.cfx_inspections_address)")
+    x.add_argument("--printer", default=None, help="printer id of the boards (default: the message Source)")
+    x.add_argument("--line", default=None, help="line id (default: the printer id)")
+    x.add_argument("--recipe", default=None, help="recipe id when the message has no RecipeName")
+    x.add_argument("--max-messages", type=int, default=None, help="stop after this many messages")
+    x.set_defaults(func=cmd_ingest_cfx)
+
+
+def cmd_ingest_cfx(args: argparse.Namespace) -> int:
+    from schemas.cfx import CfxContext
+    from streams.ingest.cfx_in import run_cfx_ingest
+    from streams.settings import Settings
+
+    settings = Settings.from_env()
+    url = args.amqp or settings.amqp_url
+    if not url:
+        print(
+            "ingest cfx: no broker; pass --amqp URL or run `spi-crrn services up --with-amqp`",
+            file=sys.stderr,
+        )
+        return 2
+    address = args.address or settings.cfx_inspections_address
+    stopping = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.append(True))
+    stats = run_cfx_ingest(
+        settings, url, address, CfxContext(args.printer, args.line, args.recipe), lambda: bool(stopping),
+        args.max_messages,
+    )  # fmt: skip
+    print(f"ingest cfx: {stats.messages} messages, {stats.boards} boards, {stats.dead_letters} dead letters")
+    return 0
+
 
 def cmd_ingest_csv(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
