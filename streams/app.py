@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 COMMIT_INTERVAL_S = 1.0
 
+
 def broker_credentials(settings: Settings) -> Any:
     """Faust credentials for SASL / TLS (None for PLAINTEXT)."""
     protocol = settings.kafka_security_protocol

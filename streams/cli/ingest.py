@@ -56,6 +56,54 @@ def register(subparsers: Any) -> None:
     x.add_argument("--max-messages", type=int, default=None, help="stop after this many messages")
     x.set_defaults(func=cmd_ingest_cfx)
 
+    o = subparsers.add_parser(
+        "cfx-publish", help="printer defects -> IPC-CFX FaultOccurred/FaultCleared; store FaultAcknowledged"
+    )
+    o.add_argument("--amqp", default=None, help="AMQP 1.0 URL (default Settings.amqp_url)")
+    o.add_argument("--address", default=None, help="faults address (default Settings.cfx_faults_address)")
+    o.add_argument(
+        "--acks-address", default=None, help="FaultAcknowledged address (Settings.cfx_acks_address)"
+    )
+    o.add_argument("--pad-alarms", default=None, metavar="ADDR", help="also send pad alarms to this address")
+    o.add_argument("--group", default="spi-crrn-cfx-publish", help="Kafka consumer group")
+    o.add_argument("--idle-exit-s", type=float, default=None, help="exit after this long without messages")
+    o.set_defaults(func=cmd_cfx_publish)
+
+
+def cmd_cfx_publish(args: argparse.Namespace) -> int:
+    from streams.cfx_publish import CfxAddresses, run_cfx_publish
+    from streams.db.engine import make_engine
+    from streams.settings import Settings
+
+    settings = Settings.from_env()
+    url = args.amqp or settings.amqp_url
+    if not url:
+        print(
+            "cfx-publish: no broker; pass --amqp URL or run `spi-crrn services up --with-amqp`",
+            file=sys.stderr,
+        )
+        return 2
+    addresses = CfxAddresses(
+        args.address or settings.cfx_faults_address,
+        args.acks_address or settings.cfx_acks_address,
+        args.pad_alarms,
+    )
+    stopping = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.append(True))
+    engine = make_engine(settings.database_url)
+    try:
+        stats = run_cfx_publish(
+            settings, engine, url, addresses, lambda: bool(stopping), args.group, args.idle_exit_s
+        )
+    finally:
+        engine.dispose()
+    print(
+        f"cfx-publish: {stats.faults} faults, {stats.pad_alarms} pad-alarm messages sent; "
+        f"{stats.acknowledgements} acknowledgements stored, {stats.rejected} rejected"
+    )
+    return 0
+
 
 def cmd_ingest_cfx(args: argparse.Namespace) -> int:
     from schemas.cfx import CfxContext

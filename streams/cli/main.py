@@ -22,7 +22,7 @@ COMMAND_MODULES = [
     "streams.cli.worker",  # worker, demo
     "streams.cli.tail",  # tail TOPIC
     "streams.cli.bench",  # bench
-    "streams.cli.ingest",  # ingest csv|cfx
+    "streams.cli.ingest",  # ingest csv|cfx, cfx-publish
 ]
 
 
