@@ -66,6 +66,7 @@ class KafkaSink:
     def __init__(self, settings: Any, topic: str) -> None:
         self.settings, self.topic = settings, topic
         self._producer: Any = None
+        self._offsets_client: Any = None  # one consumer kept for end-offset queries (one per file)
         self._pending: list[asyncio.Future[Any]] = []
 
     async def _start(self) -> Any:
@@ -92,14 +93,12 @@ class KafkaSink:
 
         from streams.kafka.connection import client_options
 
-        consumer = AIOKafkaConsumer(**client_options(self.settings), enable_auto_commit=False)
-        await consumer.start()
-        try:
-            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-            ends = await consumer.end_offsets(tps)
-            return {tp.partition: int(off) for tp, off in ends.items()}
-        finally:
-            await consumer.stop()
+        if self._offsets_client is None:
+            self._offsets_client = AIOKafkaConsumer(**client_options(self.settings), enable_auto_commit=False)
+            await self._offsets_client.start()
+        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        ends = await self._offsets_client.end_offsets(tps)
+        return {tp.partition: int(off) for tp, off in ends.items()}
 
     async def begin(self) -> dict[str, Any]:
         return {"offsets": {str(p): o for p, o in (await self._end_offsets()).items()}}
@@ -158,6 +157,9 @@ class KafkaSink:
             await self._producer.flush()
 
     async def close(self) -> None:
+        if self._offsets_client is not None:
+            await self._offsets_client.stop()
+            self._offsets_client = None
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
