@@ -107,12 +107,16 @@ class KafkaSink:
         """Event ids among `event_ids` written to the topic since the offsets in `resume`."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        from streams.kafka.connection import client_options
+        from streams.kafka.connection import MAX_MESSAGE_BYTES, client_options
 
         wanted = set(event_ids)
         start = {int(p): int(o) for p, o in resume["offsets"].items()}
         ends = await self._end_offsets()
-        consumer = AIOKafkaConsumer(**client_options(self.settings), enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            **client_options(self.settings),
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+        )
         await consumer.start()
         found: set[str] = set()
         try:
