@@ -70,7 +70,7 @@ def decode_body(body: Any, content_encoding: str | None = None) -> dict[str, Any
     if isinstance(body, dict):
         return body
     if isinstance(body, memoryview | bytearray):
-        body = bytes(body)
+        body = bytes(body)  # now: proton's Data body is a view into a buffer that dies with the message
     if isinstance(body, bytes):
         if content_encoding == "gzip" or body[:2] == b"\x1f\x8b":
             try:
