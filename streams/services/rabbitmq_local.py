@@ -127,8 +127,8 @@ class LocalRabbitMQ:
         for sub in ("mnesia", "log", "home"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         port = pick_port(self.port() or DEFAULT_PORT)
-        dist = pick_port(port + 20000 if port + 20000 < 65000 else 0, avoid=[port])
-        epmd = pick_port(port + 21000 if port + 21000 < 65000 else 0, avoid=[port, dist])
+        dist = pick_port(port + 20000 if port + 20000 < 65000 else 25672, avoid=[port])
+        epmd = pick_port(port + 21000 if port + 21000 < 65000 else 24369, avoid=[port, dist])
         self.root.joinpath("dist_port").write_text(str(dist))
         self.root.joinpath("epmd_port").write_text(str(epmd))
         self._port_file.write_text(str(port))
