@@ -37,7 +37,11 @@ class Ledger:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._last: dict[str, LedgerEntry] = {}
         if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
+            text = path.read_text(encoding="utf-8")
+            if text and not text.endswith("\n"):  # end the torn line, so the next record starts clean
+                with open(path, "a", encoding="utf-8") as out:
+                    out.write("\n")
+            for line in text.splitlines():
                 try:
                     rec = json.loads(line)
                 except json.JSONDecodeError:

@@ -122,3 +122,45 @@ def test_one_process_per_folder(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="another ingest process"):
         _folder(tmp_path, tmp_path / "o2.jsonl")
     folder.close()
+
+
+def test_watch_mode_reads_a_file_on_the_second_unchanged_look(tmp_path: Path, boards: list) -> None:
+    root, out = tmp_path / "in", tmp_path / "out.jsonl"
+    root.mkdir()
+    _drop(root, "P01__a.csv", board_to_csv(boards[0], "kohyoung"))
+    folder, sink = _folder(root, out)
+    looks: list[int] = []
+
+    def stop() -> bool:  # called once per look
+        looks.append(len(folder.stats.seen))
+        return len(looks) > 3
+
+    async def go() -> None:
+        first = folder.settled_files(require_previous=True)  # the first look only remembers the file
+        assert first == []
+        await folder.run(watch=True, poll_s=0.01, stop=stop)
+        await sink.close()
+
+    asyncio.run(go())
+    folder.close()
+    assert len(out.read_text().splitlines()) == 1
+    assert (root / "done" / "P01__a.csv").exists()
+
+
+def test_ledger_ignores_a_torn_last_line(tmp_path: Path) -> None:
+    from streams.ingest.ledger import Ledger
+
+    ledger = Ledger(tmp_path / "l.jsonl")
+    ledger.append("h1", "a.csv", "begin", event_ids=["e"], resume={"size": 0})
+    ledger.append("h1", "a.csv", "done", boards=1)
+    with open(tmp_path / "l.jsonl", "a") as f:
+        f.write('{"sha256": "h2", "state": "be')  # a crash inside a write
+    again = Ledger(tmp_path / "l.jsonl")
+    entry = again.last("h1")
+    assert entry is not None
+    assert entry.state == "done"
+    assert again.last("h2") is None
+    again.append("h3", "c.csv", "done", boards=2)  # a record after the torn line is not lost
+    entry3 = Ledger(tmp_path / "l.jsonl").last("h3")
+    assert entry3 is not None
+    assert entry3.record["boards"] == 2
