@@ -10,13 +10,19 @@ import json
 from typing import Any
 
 from schemas.inspection import BoardInspection
-from schemas.validation import OPTIONAL_PAD_FIELDS, REQUIRED_PAD_FIELDS
+from schemas.validation import (
+    CONTEXT_INT_FIELDS,
+    CONTEXT_STRING_FIELDS,
+    OPTIONAL_PAD_FIELDS,
+    OPTIONAL_PAD_STRING_FIELDS,
+    REQUIRED_PAD_FIELDS,
+)
 
 
 def inspection_to_dict(board: BoardInspection) -> dict[str, Any]:
     """The JSON-ready dict of one board (pads as columnar lists; optional fields only when set)."""
     pads: dict[str, Any] = {name: getattr(board.pads, name).tolist() for name in REQUIRED_PAD_FIELDS}
-    for name in OPTIONAL_PAD_FIELDS:
+    for name in OPTIONAL_PAD_FIELDS + OPTIONAL_PAD_STRING_FIELDS:
         column = getattr(board.pads, name)
         if column is not None:
             pads[name] = column.tolist()
@@ -33,6 +39,10 @@ def inspection_to_dict(board: BoardInspection) -> dict[str, Any]:
     }
     if board.squeegee_direction is not None:
         out["squeegee_direction"] = board.squeegee_direction
+    for name in CONTEXT_STRING_FIELDS + CONTEXT_INT_FIELDS:
+        value = getattr(board, name)
+        if value is not None:
+            out[name] = value
     out["pads"] = pads
     return out
 

@@ -18,6 +18,7 @@ import numpy as np
 SCHEMA_V1 = "spi.board_inspection.v1"
 
 SqueegeeDirection = Literal["forward", "backward"]
+SPI_RESULTS = ("pass", "warning", "fail")  # the inspector's own per-pad verdict (pads.spi_result)
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,6 +40,9 @@ class PadArrays:
     area_pct: np.ndarray  # (P,) float64 >= 0
     offset_x_um: np.ndarray | None = None  # (P,) float64, deposit offset from the pad centre
     offset_y_um: np.ndarray | None = None  # (P,) float64
+    # Fields real inspections carry (issue 13); None when the inspector does not send them.
+    component_ref: np.ndarray | None = None  # (P,) str, reference designator of the pad's component
+    spi_result: np.ndarray | None = None  # (P,) str, one of SPI_RESULTS: the SPI's own verdict
 
     def __len__(self) -> int:
         return int(self.pad_id.shape[0])
@@ -46,7 +50,12 @@ class PadArrays:
 
 @dataclass(frozen=True, eq=False)
 class BoardInspection:
-    """One inspected board. `print_index` is the printer's own print counter (>= 0)."""
+    """One inspected board. `print_index` is the printer's own print counter (>= 0).
+
+    Optional context real lines carry (issue 13): `barcode` (the board's printed/laser barcode),
+    `panel_position` (1-based array position of this board on a multi-up panel), `stencil_id`,
+    `prints_since_cleaning` (prints since the last stencil cleaning, 0 = the first print after it).
+    """
 
     event_id: str
     line_id: str
@@ -59,6 +68,10 @@ class BoardInspection:
     pads: PadArrays
     squeegee_direction: SqueegeeDirection | None = None
     schema: str = SCHEMA_V1
+    barcode: str | None = None
+    panel_position: int | None = None  # >= 1
+    stencil_id: str | None = None
+    prints_since_cleaning: int | None = None  # >= 0
 
     @property
     def n_pads(self) -> int:

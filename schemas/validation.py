@@ -26,6 +26,11 @@ such event would fail the database write of every board stored in the same batch
 
 The order of the checks bounds the work a hostile event can cause: the byte size before UTF-8 and
 JSON decoding, the pad count and every pad array's type and length before any numpy array is built.
+
+Optional fields real inspections carry (issue 13), each omitted or null when unknown: barcode and
+stencil_id strings like the ids, panel_position an integer in [1, 10000], prints_since_cleaning an
+integer in [0, 2**63 - 1]; per pad component_ref (strings like shape) and spi_result
+('pass' | 'warning' | 'fail').
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from schemas.errors import InvalidEvent
-from schemas.inspection import SCHEMA_V1, BoardInspection, PadArrays
+from schemas.inspection import SCHEMA_V1, SPI_RESULTS, BoardInspection, PadArrays
 
 ID_FIELDS = ("event_id", "line_id", "printer_id", "inspector_id", "recipe_id", "board_id")
 REQUIRED_PAD_FIELDS = (
@@ -86,6 +91,7 @@ class Limits:
     size_mm_max: float = 100.0
     position_mm_abs_max: float = 1000.0
     offset_um_abs_max: float = 5000.0
+    max_panel_position: int = 10_000  # issue 13: boards per multi-up panel
 
 
 def json_kind(value: Any) -> str:
@@ -363,6 +369,7 @@ def _pads(obj: dict[str, Any], limits: Limits) -> PadArrays:
     off = limits.offset_um_abs_max
     for name in OPTIONAL_PAD_FIELDS:
         columns[name] = _number_array(f"pads.{name}", raw[name], -off, off, False) if name in raw else None
+    columns.update(_real_line_pads(pads, n, limits))
     for arr in columns.values():
         if arr is not None:
             arr.flags.writeable = False
@@ -383,6 +390,68 @@ def _check_unique(field: str, ids: np.ndarray) -> None:
         )
 
 
+# ---------------------------------------------------------------- optional real-line fields (issue 13)
+# Kept apart from the checks above: every field here is optional (absent or null = unknown), strings go
+# through the same `_id` / `_string_array` checks as the required ids and pad strings.
+CONTEXT_STRING_FIELDS = ("barcode", "stencil_id")
+CONTEXT_INT_FIELDS = ("panel_position", "prints_since_cleaning")
+OPTIONAL_PAD_STRING_FIELDS = ("component_ref", "spi_result")
+
+
+def _optional_int(obj: dict[str, Any], name: str, lo: int, hi: int) -> int | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    what = f"an integer in [{lo}, {hi}] or omit it"
+    if isinstance(value, bool | np.bool_):
+        raise InvalidEvent(name, f"is a boolean; send {what}")
+    if isinstance(value, float | np.floating):
+        if not math.isfinite(value) or not float(value).is_integer():
+            raise InvalidEvent(name, f"is {value!r}; send {what}")
+        value = int(value)
+    if not isinstance(value, int | np.integer):
+        raise InvalidEvent(name, f"is a {json_kind(value)}; send {what}")
+    if not lo <= int(value) <= hi:
+        raise InvalidEvent(name, f"is {int(value)}; send {what}")
+    return int(value)
+
+
+def _real_line_context(obj: dict[str, Any], limits: Limits) -> dict[str, Any]:
+    """barcode, stencil_id, panel_position, prints_since_cleaning (each None when absent or null)."""
+    out: dict[str, Any] = {
+        name: None if obj.get(name) is None else _id(obj, name, limits) for name in CONTEXT_STRING_FIELDS
+    }
+    out["panel_position"] = _optional_int(obj, "panel_position", 1, limits.max_panel_position)
+    out["prints_since_cleaning"] = _optional_int(obj, "prints_since_cleaning", 0, MAX_PRINT_INDEX)
+    return out
+
+
+def _real_line_pads(pads: dict[str, Any], n: int, limits: Limits) -> dict[str, np.ndarray | None]:
+    """pads.component_ref and pads.spi_result, (P,) unicode arrays or None when absent or null."""
+    out: dict[str, np.ndarray | None] = {}
+    ref = pads.get("component_ref")
+    out["component_ref"] = (
+        None
+        if ref is None
+        else _string_array(
+            "pads.component_ref", _column("pads.component_ref", ref, "strings", n), limits.max_pad_id_chars
+        )
+    )
+    verdict = pads.get("spi_result")
+    if verdict is None:
+        out["spi_result"] = None
+    else:
+        column = _column("pads.spi_result", verdict, "strings", n)
+        arr = _string_array("pads.spi_result", column, limits.max_pad_id_chars)
+        bad = ~np.isin(arr, np.array(SPI_RESULTS))
+        if bad.any():
+            i = _first(bad)
+            problem = f"is {str(arr[i])[:40]!r}; send 'pass', 'warning' or 'fail'"
+            raise InvalidEvent(f"pads.spi_result[{i}]", problem)
+        out["spi_result"] = arr
+    return out
+
+
 def parse_inspection(
     raw: bytes | bytearray | memoryview | str | dict[str, Any], limits: Limits = Limits()
 ) -> BoardInspection:
@@ -400,12 +469,17 @@ def parse_inspection(
     inspected_at = parse_timestamp(_required(obj, "inspected_at", "an RFC 3339 timestamp"))
     direction = _direction(obj)
     pads = _pads(obj, limits)
+    context = _real_line_context(obj, limits)
     return BoardInspection(
         **ids,
         print_index=print_index,
         inspected_at=inspected_at,
         pads=pads,
         squeegee_direction=direction,
+        barcode=context["barcode"],
+        panel_position=context["panel_position"],
+        stencil_id=context["stencil_id"],
+        prints_since_cleaning=context["prints_since_cleaning"],
     )
 
 

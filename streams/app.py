@@ -48,6 +48,7 @@ COMMIT_INTERVAL_S = 1.0
 DATABASE_PROBE_TIMEOUT_S = 3.0
 
 
+
 def broker_credentials(settings: Settings) -> Any:
     """Faust credentials for SASL / TLS (None for PLAINTEXT)."""
     protocol = settings.kafka_security_protocol

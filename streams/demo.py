@@ -6,6 +6,11 @@ active model from the registry); simulate a fleet in which the last printer deve
 and publish it to Kafka; wait until every board is in PostgreSQL; print a per-printer summary and where
 to look (the dashboard's address and how to start it among them); stop the worker. The boards are
 stamped with the last minutes before the run, so the dashboard's "last hour" shows them.
+
+With `--from-csv DIR` (issue 13) the boards take the way of a real SPI instead: the fleet is written as
+Koh Young-style per-board CSV exports into DIR (temp name, then renamed, as SPIs do) while an
+`spi-crrn ingest csv DIR --watch` subprocess publishes them; the boards are simulated from the current
+time, so the ingest's time-based print indexes are new to the windows each run.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, text
 
@@ -36,6 +42,7 @@ class DemoOptions:
     amplitude: float = 6.0  # defect effect at full strength, in pad std units
     timeout_s: float = 420.0
     seed: int | None = None
+    from_csv: Path | None = None  # issue 13: go through CSV exports in this folder and `ingest csv`
 
 
 def _say(text_: str) -> None:
@@ -89,6 +96,35 @@ def _start_worker(logs: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
 
 
+def _start_csv_ingest(folder: Path, logs: Path) -> subprocess.Popen[bytes]:
+    log = (logs / "demo-ingest.log").open("ab")
+    cmd = [sys.executable, "-c", "from streams.cli.main import main; main()", "ingest", "csv", str(folder),
+           "--watch", "--format", "kohyoung", "--printer-from-filename", "--recipe", "R01", "--to-kafka",
+           "--settle-s", "1", "--poll-s", "0.5"]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _write_csv_exports(folder: Path, boards: list[Any]) -> list[str]:
+    """Each board as one export file (temp name, then renamed); returns the event ids ingest will give."""
+    from datetime import UTC, datetime
+
+    from crrn.ingest.csv_format import KOHYOUNG
+    from crrn.ingest.csv_parse import IngestContext, parse_csv, sha256_hex
+    from crrn.ingest.csv_write import board_to_csv
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ids: list[str] = []
+    for board in boards:
+        data = board_to_csv(board, "kohyoung")
+        ctx = IngestContext(sha256_hex(data), datetime.now(UTC), UTC, board.printer_id, recipe_id="R01")
+        ids.extend(b.event_id for b in parse_csv(data, KOHYOUNG, ctx).boards)
+        final = folder / f"{board.printer_id}__{board.board_id}.csv"
+        temp = final.with_name(final.name + ".part")
+        temp.write_bytes(data)
+        os.replace(temp, final)
+    return ids
+
+
 def run_demo(o: DemoOptions) -> int:
     from crrn.sim.defects import DefectSpec
     from crrn.sim.fleet import FleetSpec, simulate_fleet
@@ -107,6 +143,7 @@ def run_demo(o: DemoOptions) -> int:
     worker = _start_worker(state_dir() / "logs")
     _say(f"worker started (pid {worker.pid}, log {state_dir() / 'logs' / 'demo-worker.log'})")
     _say(f"to watch it live: {_dashboard_hint(settings)}")
+    ingest = None if o.from_csv is None else _start_csv_ingest(o.from_csv, state_dir() / "logs")
     try:
         # A fresh stretch of print indexes each run, so the boards are new to the windows and the tables.
         first = int(o.seed if o.seed is not None else time.time()) % 10**9 * 1000 + 1
@@ -116,8 +153,13 @@ def run_demo(o: DemoOptions) -> int:
             pads=o.pads,
             boards_per_printer=o.boards,
             first_print_index=first,
-            # The boards' times end now (the simulator's cycle is 20 s plus cleaning pauses).
-            start=datetime.now(UTC) - timedelta(seconds=25.0 * o.boards),
+            # The boards' times end now (the simulator's cycle is 20 s plus cleaning pauses); from CSV
+            # they start now, so the ingest's time-based print indexes are new each run.
+            start=(
+                datetime.now(UTC)
+                if o.from_csv is not None
+                else datetime.now(UTC) - timedelta(seconds=25.0 * o.boards)
+            ),
             defects=(
                 DefectSpec(
                     o.defect,
@@ -129,12 +171,17 @@ def run_demo(o: DemoOptions) -> int:
             ),
         )
         boards = [b for b, _ in simulate_fleet(spec, DEMO_SEED)]
-        ids = [b.event_id for b in boards]
-        sent = asyncio.run(publish_boards(settings, boards))
-        _say(
-            f"published {sent} boards of {o.printers} printers to {settings.topic_inspections}; "
-            f"{defective} develops {o.defect}"
-        )
+        if o.from_csv is not None:
+            ids = _write_csv_exports(o.from_csv, boards)
+            _say(f"wrote {len(ids)} CSV exports of {o.printers} printers into {o.from_csv} for `ingest csv`; "
+                 f"{defective} develops {o.defect}")  # fmt: skip
+        else:
+            ids = [b.event_id for b in boards]
+            sent = asyncio.run(publish_boards(settings, boards))
+            _say(
+                f"published {sent} boards of {o.printers} printers to {settings.topic_inspections}; "
+                f"{defective} develops {o.defect}"
+            )
         deadline = time.monotonic() + o.timeout_s
         done = 0
         while time.monotonic() < deadline:
@@ -154,6 +201,12 @@ def run_demo(o: DemoOptions) -> int:
         _say(f"done in {time.monotonic() - started:.0f} s")
         return 0
     finally:
+        if ingest is not None:
+            ingest.send_signal(signal.SIGTERM)
+            try:
+                ingest.wait(30)
+            except subprocess.TimeoutExpired:
+                ingest.kill()
         worker.send_signal(signal.SIGTERM)
         try:
             worker.wait(30)

@@ -99,6 +99,14 @@ class Settings(BaseSettings):
     ready_max_lag: int = 1000  # /readyz is 503 while the consumer lag (records, summed) is above this
     log_format: LogFormat = "text"  # text | json (one JSON object per line)
 
+    # IPC-CFX over AMQP 1.0 (issue 13): the broker (`services up --with-amqp` writes AMQP_URL), the CFX
+    # addresses, and this endpoint's CFX handle (the "Source" of the messages it sends)
+    amqp_url: str = ""
+    cfx_inspections_address: str = "/queue/cfx.units-inspected"
+    cfx_faults_address: str = "/queue/cfx.faults"
+    cfx_acks_address: str = "/queue/cfx.fault-acks"
+    cfx_handle: str = "spi-crrn.diagnosis"
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -155,6 +155,30 @@ def kafka_bootstrap(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """URL of a real AMQP 1.0 broker (issue 13): AMQP_URL, else the local RabbitMQ with its AMQP 1.0 plugin,
+    started through the same code as `spi-crrn services up --with-amqp` (installed when root and missing)."""
+    from streams.services.manager import start_amqp
+    from streams.services.paths import StatePaths
+    from streams.services.rabbitmq_local import amqp10_answers
+
+    try:
+        url, external = start_amqp(StatePaths.default(), os.environ, say=lambda line: None)
+    except Exception as exc:
+        pytest.fail(
+            f"integration tests need an AMQP 1.0 broker (AMQP_URL or local RabbitMQ): {exc}", pytrace=False
+        )
+    host_port = url.rsplit("@", 1)[-1].split("/", 1)[0]
+    host, _, port = host_port.partition(":")
+    if not amqp10_answers(host, int(port or 5672), timeout_s=10.0):
+        pytest.fail(f"AMQP_URL={url} does not answer AMQP 1.0", pytrace=False)
+    SERVICE_VERSIONS["amqp"] = (
+        "external AMQP 1.0 broker" if external else "RabbitMQ (local, rabbitmq_amqp1_0)"
+    )
+    return url
+
+
+@pytest.fixture(scope="session")
 def database_urls(request: pytest.FixtureRequest) -> DatabaseUrls:
     """URLs (writer, admin, reporter) of the server's main database."""
     from streams.services.postgres_local import server_version
@@ -278,6 +302,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if not SERVICE_VERSIONS:
         return
     terminalreporter.write_sep("-", "services used")
-    for name in ("kafka", "postgresql"):
+    for name in ("kafka", "postgresql", "amqp"):
         if name in SERVICE_VERSIONS:
             terminalreporter.write_line(f"{name}: {SERVICE_VERSIONS[name]}")

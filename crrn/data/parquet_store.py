@@ -8,6 +8,9 @@ Columns (Arrow types):
     ground truth (null when unknown): labels list<int8> (+1 excess, -1 insufficient, 0),
     sources list<uint8> (bit field, see crrn.sim.truth), defects list<struct<name, severity, amplitude>>,
     cleaning_phase int32
+    optional real-line fields (issue 13; absent in older files, read back as None): barcode,
+    stencil_id string; panel_position int32; prints_since_cleaning int64; component_ref, spi_result
+    list<string>
 Row groups hold at most ROW_GROUP_BOARDS boards or ROW_GROUP_PADS pads, so `iter_parquet` reads a
 file of any size in bounded memory. Every board read back goes through `parse_inspection`.
 """
@@ -25,7 +28,15 @@ import pyarrow.parquet as pq
 
 from crrn.sim.truth import ActiveDefect, GroundTruth
 from schemas.inspection import BoardInspection
-from schemas.validation import ID_FIELDS, OPTIONAL_PAD_FIELDS, REQUIRED_PAD_FIELDS, parse_inspection
+from schemas.validation import (
+    CONTEXT_INT_FIELDS,
+    CONTEXT_STRING_FIELDS,
+    ID_FIELDS,
+    OPTIONAL_PAD_FIELDS,
+    OPTIONAL_PAD_STRING_FIELDS,
+    REQUIRED_PAD_FIELDS,
+    parse_inspection,
+)
 
 LAYOUT = "boards.v1"
 ROW_GROUP_BOARDS = 512
@@ -51,7 +62,10 @@ SCHEMA = pa.schema(
         ("sources", pa.list_(pa.uint8())),
         ("defects", pa.list_(DEFECT_TYPE)),
         ("cleaning_phase", pa.int32()),
-    ],
+    ]
+    + [(name, pa.string()) for name in CONTEXT_STRING_FIELDS]
+    + [("panel_position", pa.int32()), ("prints_since_cleaning", pa.int64())]
+    + [(name, pa.list_(pa.string())) for name in OPTIONAL_PAD_STRING_FIELDS],
     metadata={b"spi_crrn.layout": LAYOUT.encode()},
 )
 
@@ -85,6 +99,10 @@ def _table(boards: list[BoardInspection], truths: list[GroundTruth | None]) -> p
         [None if t is None else [d.__dict__ for d in t.defects] for t in truths], pa.list_(DEFECT_TYPE)
     )
     cols["cleaning_phase"] = pa.array([None if t is None else t.cleaning_phase for t in truths], pa.int32())
+    for name in CONTEXT_STRING_FIELDS + CONTEXT_INT_FIELDS:
+        cols[name] = pa.array([getattr(b, name) for b in boards], SCHEMA.field(name).type)
+    for name in OPTIONAL_PAD_STRING_FIELDS:
+        cols[name] = _list_column([getattr(b.pads, name) for b in boards], pa.string())
     return pa.Table.from_pydict(cols, schema=SCHEMA)
 
 
@@ -135,6 +153,13 @@ def iter_parquet(
             name: _rows_of_list(batch.column(name), name in STRING_PAD_FIELDS)
             for name in (*STRING_PAD_FIELDS, *FLOAT_PAD_FIELDS)
         }
+        names = set(batch.schema.names)  # files written before issue 13 lack the optional columns
+        context = {
+            n: batch.column(n).to_pylist() for n in CONTEXT_STRING_FIELDS + CONTEXT_INT_FIELDS if n in names
+        }
+        lists.update(
+            {n: _rows_of_list(batch.column(n), True) for n in OPTIONAL_PAD_STRING_FIELDS if n in names}
+        )
         labels = _rows_of_list(batch.column("labels"), False)
         sources = _rows_of_list(batch.column("sources"), False)
         for i in range(batch.num_rows):
@@ -145,6 +170,7 @@ def iter_parquet(
                     for name in (*ID_FIELDS, "print_index", "inspected_at", "squeegee_direction")
                 }
             )
+            raw.update({name: values[i] for name, values in context.items()})
             raw["pads"] = {name: rows[i] for name, rows in lists.items()}
             board = parse_inspection(raw)
             label_row, source_row = labels[i], sources[i]

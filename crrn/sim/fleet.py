@@ -5,6 +5,11 @@ Printer i (ids P01, P02, ...) sits on line `i % lines` (L01, ...) and prints rec
 starting at a random offset inside the first cycle. `simulate_fleet` merges the printers' boards by
 `inspected_at` and yields `(BoardInspection, GroundTruth)`; every board passes `parse_inspection`.
 Everything is deterministic in `seed`: event ids are uuid5(seed, printer, print_index).
+
+Boards also carry what real lines send (issue 13): a barcode, panel position 1 (single-up boards), the
+stencil id (one stencil per recipe and printer), prints since the last stencil cleaning (the printer's
+cleaning phase), each pad's component reference designator and an SPI verdict from fixed volume limits
+(`spi_verdict`), the way an inspector's own program judges pads without any model.
 """
 
 from __future__ import annotations
@@ -59,6 +64,18 @@ class SimPrinter:
     line_id: str
     recipe: Recipe
     process: PrinterProcess
+
+
+# The inspector's own fixed limits on volume (% of aperture): outside WARN -> warning, outside FAIL -> fail.
+SPI_WARN_PCT = (60.0, 140.0)
+SPI_FAIL_PCT = (40.0, 170.0)
+
+
+def spi_verdict(volume_pct: np.ndarray) -> np.ndarray:
+    """(P,) volume in % -> (P,) 'pass' | 'warning' | 'fail' by the fixed limits above."""
+    fail = (volume_pct < SPI_FAIL_PCT[0]) | (volume_pct > SPI_FAIL_PCT[1])
+    warn = (volume_pct < SPI_WARN_PCT[0]) | (volume_pct > SPI_WARN_PCT[1])
+    return np.where(fail, "fail", np.where(warn, "warning", "pass"))
 
 
 def event_id_for(seed: int, printer_id: str, print_index: int) -> str:
@@ -119,6 +136,10 @@ def _printer_stream(
             "print_index": print_index,
             "inspected_at": at,
             "squeegee_direction": "forward" if printed.forward else "backward",
+            "barcode": f"SN{printer.printer_id}{print_index:09d}",
+            "panel_position": 1,
+            "stencil_id": f"ST-{recipe.name}-{printer.printer_id}",
+            "prints_since_cleaning": process.cleaning_phase(print_index),
             "pads": {
                 "pad_id": recipe.pad_id,
                 "x_mm": recipe.x_mm,
@@ -131,6 +152,8 @@ def _printer_stream(
                 "area_pct": np.round(printed.area_pct, 3),
                 "offset_x_um": np.round(printed.offset_x_um, 1),
                 "offset_y_um": np.round(printed.offset_y_um, 1),
+                "component_ref": recipe.package_id,
+                "spi_result": spi_verdict(np.round(volume, 3)),
             },
         }
         yield at, index, parse_inspection(raw), truth

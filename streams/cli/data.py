@@ -47,7 +47,23 @@ def register(subparsers: Any) -> None:
     p.add_argument("--inject-ratio", type=float, default=0.0, help="Experiment 1: ratio of anomalous pads")
     p.add_argument("--inject-mu", type=float, default=5.0, help="Experiment 1: mean anomaly (pad std units)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", type=Path, default=None, help="FILE.jsonl or FILE.parquet")
+    p.add_argument(
+        "--output", type=Path, default=None, help="FILE.jsonl or FILE.parquet (a folder with --format csv)"
+    )
+    p.add_argument(
+        "--format",
+        choices=("file", "csv", "cfx"),
+        default="file",
+        help="csv: one per-pad CSV export per board into the --output folder, named PRINTER__BOARD.csv; "
+        "cfx: publish each board as an IPC-CFX UnitsInspected message to --amqp/--address",
+    )
+    p.add_argument("--amqp", default=None, help="with --format cfx: AMQP 1.0 URL (default Settings.amqp_url)")
+    p.add_argument(
+        "--address", default=None, help="with --format cfx: default Settings.cfx_inspections_address"
+    )
+    p.add_argument(
+        "--csv-layout", choices=("phm2022", "kohyoung"), default="kohyoung", help="with --format csv"
+    )
     p.add_argument("--to-kafka", action="store_true", help="publish to Settings.topic_inspections")
     p.set_defaults(func=cmd_simulate)
 
@@ -134,6 +150,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             cycle_s=args.cycle_s,
         )
         pairs = simulate_fleet(spec, args.seed)
+        if args.format == "csv":
+            return _write_csv_exports(args, pairs)
+        if args.format == "cfx":
+            return _publish_cfx(args, pairs)
         if args.output is not None:
             n = write_pairs(args.output, pairs)
             print(f"wrote {n} boards to {args.output}")
@@ -150,6 +170,65 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(
             f"published {sent} boards to {settings.topic_inspections} at {settings.kafka_bootstrap_servers}"
         )
+    return 0
+
+
+def _write_csv_exports(args: argparse.Namespace, pairs: Any) -> int:
+    """One CSV per board, written as SPIs do (a temp name first, renamed when complete)."""
+    import os
+
+    from crrn.ingest.csv_write import board_to_csv
+
+    if args.output is None or args.to_kafka:
+        print(
+            "simulate --format csv: give --output FOLDER (and ingest it with `spi-crrn ingest csv`)",
+            file=sys.stderr,
+        )
+        return 2
+    args.output.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for board, _ in pairs:
+        final = args.output / f"{board.printer_id}__{board.board_id}.csv"
+        temp = final.with_name(final.name + ".part")
+        temp.write_bytes(board_to_csv(board, args.csv_layout))
+        os.replace(temp, final)
+        n += 1
+    print(f"wrote {n} {args.csv_layout} CSV exports to {args.output}")
+    return 0
+
+
+def _publish_cfx(args: argparse.Namespace, pairs: Any) -> int:
+    """Each board as one CFX UnitsInspected message (Source = its inspector id), JSON in a Data body."""
+    from proton import Message
+
+    from schemas.cfx import board_to_units_inspected
+    from streams.ingest.amqp import connect
+    from streams.settings import Settings
+
+    settings = Settings.from_env()
+    url = args.amqp or settings.amqp_url
+    if not url:
+        print(
+            "simulate --format cfx: pass --amqp URL or run `spi-crrn services up --with-amqp`",
+            file=sys.stderr,
+        )
+        return 2
+    import json
+
+    address = args.address or settings.cfx_inspections_address
+    conn = connect(url)
+    n = 0
+    try:
+        sender = conn.create_sender(address)
+        for board, _ in pairs:
+            doc = board_to_units_inspected(board, board.inspector_id)
+            body = json.dumps(doc, separators=(",", ":")).encode()
+            sender.send(Message(body=body, subject=doc["MessageName"], content_type="application/json",
+                                durable=True))  # fmt: skip
+            n += 1
+    finally:
+        conn.close()
+    print(f"published {n} CFX UnitsInspected messages to {address}")
     return 0
 
 

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "streams.cli.tail",  # tail TOPIC
     "streams.cli.bench",  # bench
     "streams.cli.dashboard",  # dashboard
+    "streams.cli.ingest",  # ingest csv|cfx, cfx-publish
 ]
 
 

@@ -11,9 +11,11 @@ log = logging.getLogger(__name__)
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("services", help="start/stop the local Kafka and PostgreSQL")
     sub = parser.add_subparsers(dest="services_command", required=True, metavar="ACTION")
-    sub.add_parser("up", help="start (idempotent), create topics, write .spi-crrn/services.env").set_defaults(
-        func=cmd_up
+    p = sub.add_parser("up", help="start (idempotent), create topics, write .spi-crrn/services.env")
+    p.add_argument(
+        "--with-amqp", action="store_true", help="also RabbitMQ with AMQP 1.0, the IPC-CFX transport (#13)"
     )
+    p.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop the local services").set_defaults(func=cmd_down)
     sub.add_parser("status", help="report each service with its version").set_defaults(func=cmd_status)
     sub.add_parser(
@@ -26,10 +28,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     from streams.services import StatePaths, up
 
     paths = StatePaths.default()
-    endpoints = up(paths)
+    endpoints = up(paths, with_amqp=getattr(args, "with_amqp", False))
     print(f"\nwrote {paths.env_file} (read automatically by every spi-crrn command):")
     for key, value in endpoints.env().items():
-        print(f"  {key}={redact(value) if 'DATABASE' in key and value else value}")
+        shown = redact(value) if "DATABASE" in key and value else value
+        if key == "AMQP_URL":
+            from streams.services.rabbitmq_local import redact_url
+
+            shown = redact_url(value)
+        print(f"  {key}={shown}")
     return 0
 
 

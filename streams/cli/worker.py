@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 
@@ -28,6 +29,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--amplitude", type=float, default=6.0, help="defect strength in pad std units")
     p.add_argument("--timeout-s", type=float, default=420.0, help="give up waiting for the worker after this")
     p.add_argument("--seed", type=int, default=None, help="simulation seed (default: new each run)")
+    p.add_argument(
+        "--from-csv",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the fleet as Koh Young-style CSV exports into DIR and run `ingest csv DIR --watch` (#13)",
+    )
     p.set_defaults(func=cmd_demo)
 
 
@@ -90,5 +98,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
             amplitude=args.amplitude,
             timeout_s=args.timeout_s,
             seed=args.seed,
+            from_csv=args.from_csv,
         )
     )

@@ -48,10 +48,12 @@ _PRINTERS = text(
 _BOARDS = text(
     "INSERT INTO board_inspections (event_id, printer_id, line_id, inspector_id, recipe_id, board_id, "
     "print_index, inspected_at, squeegee_direction, n_pads, status, model_version, n_excessive, "
-    "n_insufficient, max_abs_score, source_topic, source_partition, source_offset) VALUES (:event_id, "
+    "n_insufficient, max_abs_score, source_topic, source_partition, source_offset, barcode, panel_position, "
+    "stencil_id, prints_since_cleaning, spi_fail_pads, spi_warning_pads) VALUES (:event_id, "
     ":printer_id, :line_id, :inspector_id, :recipe_id, :board_id, :print_index, :inspected_at, "
     ":squeegee_direction, :n_pads, :status, :model_version, :n_excessive, :n_insufficient, :max_abs_score, "
-    ":source_topic, :source_partition, :source_offset) ON CONFLICT (event_id) DO NOTHING"
+    ":source_topic, :source_partition, :source_offset, :barcode, :panel_position, :stencil_id, "
+    ":prints_since_cleaning, :spi_fail_pads, :spi_warning_pads) ON CONFLICT (event_id) DO NOTHING"
 )
 _MAPS = text(
     "INSERT INTO anomaly_maps (event_id, model_version, scores, pad_ids) "
@@ -60,9 +62,10 @@ _MAPS = text(
 _ALARMS = text(
     "INSERT INTO pad_alarms (alarm_id, event_id, pad_id, printer_id, board_id, inspected_at, kind, score, "
     "threshold, measured_volume_pct, x_mm, y_mm, model_version, alarm_type, evidence, evidence_boards, "
-    "evidence_limit) VALUES (:alarm_id, :event_id, :pad_id, :printer_id, :board_id, :inspected_at, :kind, "
-    ":score, :threshold, :measured_volume_pct, :x_mm, :y_mm, :model_version, :alarm_type, :evidence, "
-    ":evidence_boards, :evidence_limit) ON CONFLICT (event_id, pad_id) DO NOTHING"
+    "evidence_limit, component_ref, spi_result) VALUES (:alarm_id, :event_id, :pad_id, :printer_id, "
+    ":board_id, :inspected_at, :kind, :score, :threshold, :measured_volume_pct, :x_mm, :y_mm, "
+    ":model_version, :alarm_type, :evidence, :evidence_boards, :evidence_limit, :component_ref, "
+    ":spi_result) ON CONFLICT (event_id, pad_id) DO NOTHING"
 )
 _DEFECTS = text(
     "INSERT INTO defect_classifications (event_key, printer_id, defect, state, probability, first_event_id, "
@@ -206,7 +209,42 @@ def board_params(record: BoardRecord) -> dict[str, Any]:
         "source_topic": src.topic,
         "source_partition": src.partition,
         "source_offset": src.offset,
+        **real_line_params(b),
     }
+
+
+def real_line_params(b: BoardInspection) -> dict[str, Any]:
+    """The board_inspections columns of migration 0006 (issue 13): context copied, SPI verdicts counted."""
+    verdict = b.pads.spi_result
+    return {
+        "barcode": b.barcode,
+        "panel_position": b.panel_position,
+        "stencil_id": b.stencil_id,
+        "prints_since_cleaning": b.prints_since_cleaning,
+        "spi_fail_pads": None if verdict is None else int(np.count_nonzero(verdict == "fail")),
+        "spi_warning_pads": None if verdict is None else int(np.count_nonzero(verdict == "warning")),
+    }
+
+
+def pad_context(rows: list[dict[str, Any]], boards: dict[str, BoardInspection]) -> list[dict[str, Any]]:
+    """Add each alarm row's `component_ref` / `spi_result` from its board (None when the board has none).
+
+    Alarmed pads are few per board, so the per-row lookup is over alarms, not over pads."""
+    index: dict[str, dict[str, int]] = {}
+    for row in rows:
+        board = boards.get(row["event_id"])
+        ref = None if board is None else board.pads.component_ref
+        verdict = None if board is None else board.pads.spi_result
+        if board is not None and (ref is not None or verdict is not None):
+            positions = index.get(board.event_id)
+            if positions is None:
+                positions = index[board.event_id] = {p: i for i, p in enumerate(board.pads.pad_id.tolist())}
+            i = positions[row["pad_id"]]
+            row["component_ref"] = None if ref is None else str(ref[i])
+            row["spi_result"] = None if verdict is None else str(verdict[i])
+        else:
+            row["component_ref"] = row["spi_result"] = None
+    return rows
 
 
 def anomaly_map_params(record: BoardRecord) -> dict[str, Any] | None:
@@ -351,7 +389,10 @@ class ResultWriter:
     def _write(self, batch: ResultBatch, before_commit: Callable[[], None] | None) -> None:
         printers = {(r.board.printer_id, r.board.line_id) for r in batch.boards}
         maps = [m for m in map(anomaly_map_params, batch.boards) if m is not None]
-        alarms = [row for a in batch.alarms for row in pad_alarm_params(a)]
+        alarms = pad_context(
+            [row for a in batch.alarms for row in pad_alarm_params(a)],
+            {r.board.event_id: r.board for r in batch.boards},
+        )
         keys = [layout_key(r.board) for r in batch.boards]
         layouts = {k: r.board for k, r in zip(keys, batch.boards, strict=True)}  # one row per layout
         measurements = [measurement_params(r, k) for r, k in zip(batch.boards, keys, strict=True)]

@@ -16,6 +16,7 @@ from streams.db.engine import redact
 from streams.services.kafka_local import LocalKafka
 from streams.services.paths import StatePaths
 from streams.services.postgres_local import LocalPostgres, server_version
+from streams.services.rabbitmq_local import LocalRabbitMQ, redact_url
 from streams.settings import Settings
 
 ENV_KEYS = ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "DATABASE_ADMIN_URL", "DATABASE_REPORTER_URL")
@@ -33,14 +34,19 @@ class ServiceEndpoints:
     postgres_version: str
     kafka_external: bool
     postgres_external: bool
+    amqp_url: str = ""  # issue 13: the AMQP 1.0 broker, "" when not asked for (--with-amqp)
+    amqp_external: bool = False
 
     def env(self) -> dict[str, str]:
-        return {
+        out = {
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
             "DATABASE_URL": self.database_url,
             "DATABASE_ADMIN_URL": self.database_admin_url,
             "DATABASE_REPORTER_URL": self.database_reporter_url,
         }
+        if self.amqp_url:
+            out["AMQP_URL"] = self.amqp_url
+        return out
 
 
 @dataclass(frozen=True)
@@ -69,8 +75,10 @@ def up(
     environ: Mapping[str, str] | None = None,
     say: Callable[[str], None] = print,
     create_topics: bool = True,
+    with_amqp: bool = False,
 ) -> ServiceEndpoints:
-    """Start local Kafka and PostgreSQL unless given by the environment; idempotent."""
+    """Start local Kafka and PostgreSQL (and RabbitMQ with AMQP 1.0 when `with_amqp`) unless given by the
+    environment; idempotent."""
     paths = paths or StatePaths.default()
     env = dict(os.environ if environ is None else environ)
     with _exclusive(paths):
@@ -98,6 +106,9 @@ def up(
         where = "external server" if postgres_external else f"local, data in {paths.pg_data}"
         say(f"PostgreSQL: {redact(urls['DATABASE_URL'])} [{postgres_version}, {where}]")
 
+        amqp_url, amqp_external = "", False
+        if with_amqp or env.get("AMQP_URL"):
+            amqp_url, amqp_external = start_amqp(paths, env, say)
         endpoints = ServiceEndpoints(
             kafka_bootstrap_servers=servers,
             database_url=urls["DATABASE_URL"],
@@ -107,6 +118,8 @@ def up(
             postgres_version=postgres_version,
             kafka_external=kafka_external,
             postgres_external=postgres_external,
+            amqp_url=amqp_url,
+            amqp_external=amqp_external,
         )
         _write_env_file(paths, endpoints)
         if create_topics:
@@ -118,14 +131,36 @@ def up(
         return endpoints
 
 
+def start_amqp(paths: StatePaths, env: Mapping[str, str], say: Callable[[str], None]) -> tuple[str, bool]:
+    """The AMQP 1.0 broker: AMQP_URL from the environment, else the local RabbitMQ (started if needed)."""
+    if env.get("AMQP_URL"):
+        say(f"AMQP 1.0: {redact_url(env['AMQP_URL'])} [external broker]")
+        return env["AMQP_URL"], True
+    rabbit = LocalRabbitMQ(paths)
+    url = rabbit.start()
+    say(f"AMQP 1.0: {redact_url(url)} [{rabbit.running_version()} with rabbitmq_amqp1_0, pid {rabbit.pid()}]")
+    return url, False
+
+
 def _write_env_file(paths: StatePaths, endpoints: ServiceEndpoints) -> None:
     """Write the locally started services' addresses; external ones stay in the caller's environment."""
     local = {
         key: value
         for key, value in endpoints.env().items()
         if value
-        and not (endpoints.kafka_external if key.startswith("KAFKA") else endpoints.postgres_external)
+        and not (
+            endpoints.kafka_external
+            if key.startswith("KAFKA")
+            else endpoints.amqp_external
+            if key == "AMQP_URL"
+            else endpoints.postgres_external
+        )
     }
+    if not endpoints.amqp_url:  # keep a running local broker's address when `up` ran without --with-amqp
+        rabbit = LocalRabbitMQ(paths)
+        port = rabbit.port()
+        if rabbit.pid() is not None and port is not None:
+            local["AMQP_URL"] = rabbit.url(port)
     lines = ["# written by `spi-crrn services up`; read by Settings.from_env()"]
     lines += [f"{key}={value}" for key, value in local.items()]
     tmp = paths.env_file.with_suffix(".tmp")
@@ -139,6 +174,9 @@ def down(paths: StatePaths | None = None, say: Callable[[str], None] = print) ->
     with _exclusive(paths):
         say(f"Kafka: {LocalKafka(paths).stop()}")
         say(f"PostgreSQL: {LocalPostgres(paths).stop()}")
+        rabbit = LocalRabbitMQ(paths)
+        if rabbit.port() is not None:
+            say(f"RabbitMQ: {rabbit.stop()}")
 
 
 def status(paths: StatePaths | None = None, environ: Mapping[str, str] | None = None) -> list[ServiceStatus]:
@@ -179,6 +217,15 @@ def status(paths: StatePaths | None = None, environ: Mapping[str, str] | None = 
         else:
             version = server_version(postgres.urls(port)["DATABASE_ADMIN_URL"])
             out.append(ServiceStatus("postgresql", "running", f"127.0.0.1:{port}", version, f"pid {pid}"))
+    rabbit = LocalRabbitMQ(paths)
+    rport = rabbit.port()
+    if env.get("AMQP_URL"):
+        out.append(ServiceStatus("amqp", "external", redact_url(env["AMQP_URL"]), "AMQP 1.0 broker"))
+    elif rport is not None:  # only reported once `up --with-amqp` has set it up
+        rpid = rabbit.pid()
+        state = "running" if rpid is not None else "stopped"
+        detail = f"pid {rpid}" if rpid is not None else ""
+        out.append(ServiceStatus("amqp", state, f"127.0.0.1:{rport}", rabbit.running_version(), detail))
     return out
 
 

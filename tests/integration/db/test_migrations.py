@@ -23,11 +23,13 @@ TABLES = {
     "pad_layouts",  # 0005
     "board_measurements",  # 0005
     "printer_hourly",  # 0005
+    "cfx_fault_acknowledgements",  # 0006
     "alarm_evidence_state",  # 0007
 }
 # Tables each revision adds on top of the previous one (a revision's downgrade removes exactly these).
 ADDED_BY = {
     "0007": {"alarm_evidence_state"},
+    "0006": {"cfx_fault_acknowledgements"},
     "0005": {"pad_layouts", "board_measurements", "printer_hourly"},
     "0003": {"diagnosis_state"},
     "0002": {"stream_checkpoints"},

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from schemas.inspection import BoardInspection
 from schemas.messages import alarm_id
 from streams.db.writer import (
     anomaly_map_params,
@@ -14,6 +15,7 @@ from streams.db.writer import (
     layout_params,
     measurement_params,
     pad_alarm_params,
+    pad_context,
 )
 from streams.pipeline.records import SourceRef
 from streams.pipeline.results import BoardRecord, alarm_message
@@ -77,3 +79,33 @@ def test_layout_key_follows_the_geometry() -> None:
     assert (row["n_pads"], row["pad_ids"], row["y_mm"].values.tolist(), row["size_x_mm"].values.tolist()) == (
         3, ["A", "B", "C"], [4.0, 5.0, 6.0], [1.0, 1.0, 1.0],
     )  # fmt: skip
+
+
+def _real_line_board() -> BoardInspection:
+    b = board()
+    pads = replace(
+        b.pads, component_ref=np.array(["R1", "R1", "U7"]), spi_result=np.array(["warning", "pass", "fail"])
+    )
+    return replace(b, pads=pads, barcode="SN9", panel_position=2, stencil_id="ST1", prints_since_cleaning=4)
+
+
+def test_real_line_fields_fill_their_columns() -> None:
+    b = _real_line_board()
+    row = board_params(BoardRecord(b, SourceRef("t", 0, 0), "scored", scores(b)))
+    got = tuple(row[k] for k in ("barcode", "panel_position", "stencil_id", "prints_since_cleaning"))
+    assert got == ("SN9", 2, "ST1", 4)
+    assert (row["spi_fail_pads"], row["spi_warning_pads"]) == (1, 1)
+    plain = board_params(BoardRecord(board(), SourceRef("t", 0, 0), "late"))
+    assert all(plain[k] is None for k in ("barcode", "panel_position", "spi_fail_pads", "spi_warning_pads"))
+
+
+def test_alarm_rows_name_component_and_spi_verdict() -> None:
+    b = _real_line_board()
+    msg = alarm_message(scores(b))
+    assert msg is not None
+    rows = pad_context(pad_alarm_params(msg), {b.event_id: b})
+    assert {(r["pad_id"], r["component_ref"], r["spi_result"]) for r in rows} == {
+        ("A", "R1", "warning"), ("C", "U7", "fail"),
+    }  # fmt: skip
+    plain = pad_context(pad_alarm_params(msg), {b.event_id: board()})
+    assert {(r["component_ref"], r["spi_result"]) for r in plain} == {(None, None)}
