@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 from crrn.board_scores import ALARM_TYPE_NONE, ALARM_TYPE_OUTLIER, ALARM_TYPE_PROCESS, BoardScores
-from crrn.evidence import EvidenceModel, EvidenceTracker, ResidualScale, calibrate_evidence, cusum_path
+from crrn.evidence import (
+    EvidenceModel,
+    EvidenceTracker,
+    ResidualScale,
+    board_maxima,
+    bootstrap_index,
+    calibrate_evidence,
+    cusum_path,
+)
 from crrn.layout import PadGrid
 from crrn.thresholds import Thresholds
 from schemas.inspection import BoardInspection
@@ -52,14 +60,14 @@ def test_residual_scale_floor() -> None:
 
 def test_calibrate_evidence_uses_the_per_board_maximum() -> None:
     s = np.array([[2.0], [0.0], [2.0], [0.0], [8.0], [0.0]], dtype=np.float32)  # one pad, 6 boards
-    model = calibrate_evidence([("R1", s)], rate=0.5)
+    model = calibrate_evidence([("R1", s)], rate=0.5, bootstrap_boards=0)
     # median 1, |s - 1| = 1, 1, 1, 1, 7, 1 -> MAD 1 -> scale 1.4826; z = +-0.6745 (S stays 0 with k = 1)
     # until board 5: z = 7 / 1.4826 = 4.72, winsorized to 4 -> S+ = 3, then 3 - 0.6745 - 1 = 1.3255.
     # n = 6 < MIN_BOARDS: the limit is the largest per-board maximum
     np.testing.assert_allclose(model.recipes["R1"].center, [1.0])
     np.testing.assert_allclose(model.recipes["R1"].scale, [1.4826], rtol=1e-6)
     assert model.limit == pytest.approx(3.0)
-    assert calibrate_evidence([("R1", s)], rate=0.5, clip=np.inf).limit == pytest.approx(
+    assert calibrate_evidence([("R1", s)], rate=0.5, clip=np.inf, bootstrap_boards=0).limit == pytest.approx(
         7 / 1.4826 - 1, rel=1e-5
     )
     assert model.details["method"] == "max"
@@ -165,3 +173,28 @@ def test_one_printer_per_call(layout: PadGrid, board_factory: Make) -> None:
     b = scores_of(board_factory(0, n_pads=P, printer_id="P2"), {}, th)
     with pytest.raises(ValueError, match="one printer"):
         tracker_for(layout)([a, b])
+
+
+def test_bootstrap_blocks_stay_inside_one_sequence() -> None:
+    idx = bootstrap_index([3, 5], 200, block=4, rng=np.random.default_rng(0))
+    assert len(idx) == 200
+    # blocks: the 3-board sequence is one block [0, 1, 2]; the 5-board one gives [3..6] and [4..7]
+    allowed = {(0, 1, 2), (3, 4, 5, 6), (4, 5, 6, 7)}
+    i, seen = 0, set()
+    while i < 200 - 4:
+        block = (0, 1, 2) if idx[i] == 0 else tuple(idx[i : i + 4])
+        assert block in allowed
+        seen.add(block)
+        i += len(block)
+    assert seen == allowed
+
+
+def test_the_bootstrap_limit_matches_a_long_healthy_run() -> None:
+    rng = np.random.default_rng(4)
+    held = [("R1", rng.normal(size=(45, 200)).astype(np.float32)) for _ in range(3)]  # 135 boards
+    model = calibrate_evidence(held, rate=0.005)
+    assert model.details["method"] == "empirical"  # 4000 bootstrap boards >= 10 / 0.005
+    long = ResidualScale(model.recipes["R1"].center, model.recipes["R1"].scale)
+    z = long.standardize(rng.normal(size=(20000, 200)), model.clip)
+    realized = float((board_maxima(z, np.arange(len(z)), 1.0)[50:] > model.limit).mean())
+    assert 0.001 < realized < 0.015  # asked 0.5 %
