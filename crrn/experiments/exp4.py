@@ -63,13 +63,13 @@ class Exp4Settings:
 
 
 def train_models(settings: Exp4Settings, out_dir: Path) -> dict[str, ModelBundle]:
-    """{"crrn": defaults, ABLATION: denoising only}, reused from out_dir when present."""
+    """{"crrn": defaults, ABLATION: denoising only}, reused from out_dir/models/ when present."""
     from crrn.model_training import TrainOptions, train_bundle
 
     boards: list[BoardInspection] | None = None
     out: dict[str, ModelBundle] = {}
     for name, denoising_only in (("crrn", False), (ABLATION, True)):
-        path = out_dir / f"{name}.pt"
+        path = out_dir / "models" / f"{name}.pt"  # results/*/models/ is not committed
         if path.is_file():
             log.info("reusing %s (delete it to retrain)", path)
             out[name] = ModelBundle.load(path)
