@@ -35,7 +35,14 @@ from crrn.thresholds import Thresholds
 if TYPE_CHECKING:
     from crrn.nn.crrn import CRRN
 
-FORMAT = "spi-crrn.model.v1"
+FORMAT = "spi-crrn.model.v2"
+# v1 files hold the earlier network (BatchNorm S-coders, CSTM layer 1 fed zeros as the layer below). Their
+# weights do not fit the v2 network (other norm parameters, a fusion that was never trained), so they are
+# refused with the fix rather than loaded into a network they were not trained as.
+OLD_FORMATS = {
+    "spi-crrn.model.v1": "it was trained with the earlier network (BatchNorm S-coders, CSTM layer 1 fed "
+    "zeros), which this version no longer runs",
+}
 MODEL_METHOD = "crrn"  # thresholds key of the network (whatever its variant)
 METHODS = ("crrn", "statistical", "pad_zscore", "pad_zscore_board")
 
@@ -210,6 +217,11 @@ class ModelBundle:
             ) from None
         except Exception as exc:  # corrupt archive, not a torch file, ...
             raise BundleError(f"model file {path}: not a readable spi-crrn model ({exc})") from None
+        if isinstance(payload, dict) and payload.get("format") in OLD_FORMATS:
+            raise BundleError(
+                f"model file {path}: format {payload['format']!r} is no longer supported: "
+                f"{OLD_FORMATS[payload['format']]}; retrain it with `spi-crrn train` (same data and options)"
+            )
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise BundleError(f"model file {path}: format is not {FORMAT!r}; is this an spi-crrn model?")
         extra = sorted(set(payload) - {"format", "meta_json", "state_dict"})

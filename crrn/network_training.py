@@ -293,7 +293,7 @@ def fit(
         TensorDataset(train_x),
         batch_size=cfg.batch_size,
         shuffle=True,
-        drop_last=len(train_x) > cfg.batch_size,  # BatchNorm dislikes a last batch of 1
+        drop_last=len(train_x) > cfg.batch_size,  # no tiny last batch (equal steps per epoch)
         generator=torch.Generator().manual_seed(cfg.seed),
     )
     gen = torch.Generator(device=device).manual_seed(cfg.seed)

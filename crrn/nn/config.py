@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 CellKind = Literal["cstm", "convlstm"]
-BottomCell = Literal["zeros", "zigzag"]
 
 # The four models compared in the paper: (cell, attention).
 VARIANTS: dict[str, tuple[CellKind, bool]] = {
@@ -34,8 +33,9 @@ class CRRNConfig:
     attention:        ST-Attention shortcut between encoder step t and decoder step t.
     attention_kernel: odd kernel of the attention's C -> 1 convolution.
     peephole:         learnable per-channel peepholes V_i, V_f, V_o.
-    cstm_bottom:      what the first CSTM layer gets as "cell state of the layer below": "zeros", or
-                      "zigzag" (the top layer's cell state of the previous step, as in PredRNN).
+    (CSTM layer 1's "cell state of the layer below" is always the top layer's cell state of the
+    previous step, the zigzag flow of PredRNN: crrn/nn/st_coder.py. The former "zeros" choice left
+    layer 1's fusion of the layer below without any gradient, so it is gone.)
     mask_channel:     feed the pad mask as an extra input channel, so the model can tell an empty or
                       hidden cell from a pad whose normalized value is 0 (not in the paper).
     """
@@ -49,7 +49,6 @@ class CRRNConfig:
     attention: bool = True
     attention_kernel: int = 5
     peephole: bool = True
-    cstm_bottom: BottomCell = "zeros"
     mask_channel: bool = False
 
     def __post_init__(self) -> None:
@@ -67,10 +66,6 @@ class CRRNConfig:
                 )
         if self.cell not in ("cstm", "convlstm"):
             raise ValueError(f"CRRNConfig.cell: expected 'cstm' or 'convlstm', got {self.cell!r}")
-        if self.cstm_bottom not in ("zeros", "zigzag"):
-            raise ValueError(
-                f"CRRNConfig.cstm_bottom: expected 'zeros' or 'zigzag', got {self.cstm_bottom!r}"
-            )
         for name in ("attention", "peephole", "mask_channel"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"CRRNConfig.{name}: expected a bool, got {getattr(self, name)!r}")

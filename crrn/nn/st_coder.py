@@ -10,9 +10,16 @@ at decoder step T then gives back E_T, which is why the paper adds in the encode
 decoder. The caller (CRRN) drives the decoder one step at a time because each step's input depends on
 the previous step's reconstruction (scheduled sampling).
 
-CSTM's "cell state of the layer below" for layer 1 (C_t^0) is zeros, or with cstm_bottom="zigzag" the
-top layer's cell state of the previous step (encoder: C_{t-1}^L; decoder: C_{t+1}^L, at step T the
-encoder's C_T^L).
+Spatiotemporal memory flow (CSTM only; the paper leaves C_t^0, the "layer below" of layer 1, open):
+layer 1 fuses the TOP layer's cell state of the previous step, the zigzag of PredRNN's ST-LSTM, so the
+memory climbs the stack within a step and comes back to the bottom at the next one:
+    encoder  C_t^0 := C_{t-1}^L                  t = 2..T   (t = 1: zeros, there is no previous step)
+    decoder  C_t^0 := C_{t+1}^L (decoder's own)  t = T-1..1 (t = T: the encoder's C_T^L)
+    layers l >= 2: C_t^{l-1} is the layer below at the same step, as in the paper.
+All of these are (B, Nc, h, w). Feeding zeros instead (the earlier choice) made layer 1's fusion weights
+for the layer below, W_1x1[:, Nc:], receive no gradient at all (d/dW = grad * C_t^0 = 0): dead weights.
+With the zigzag they only miss the gradient of encoder step 1. The ConvLSTM (CRAE) has no fusion and
+ignores the memory from below.
 """
 
 from __future__ import annotations
@@ -51,7 +58,6 @@ class STEncoderDecoder(nn.Module):
             else None
         )
         self.hidden_channels = nc
-        self.zigzag = config.cell == "cstm" and config.cstm_bottom == "zigzag"
 
     def encode(self, z: torch.Tensor) -> EncoderMemory:
         # z: (B, T, Nc, h, w) S-Encoder features of X_1..X_T
@@ -61,7 +67,7 @@ class STEncoderDecoder(nn.Module):
         c_top = zeros
         maps: list[list[torch.Tensor]] = []
         for t in range(T):
-            below_h, below_c = z[:, t], (c_top if self.zigzag else None)
+            below_h, below_c = z[:, t], c_top  # C_t^0 := C_{t-1}^L (zeros at t = 1)
             maps_t: list[torch.Tensor] = []
             for layer, cell in enumerate(self.encoder):
                 s = cell(below_h, states[layer], below_c)
@@ -84,7 +90,7 @@ class STEncoderDecoder(nn.Module):
     ) -> tuple[list[CellState], torch.Tensor]:
         # z_t: (B, Nc, h, w) S-Encoder features of this step's input frame; states: from step t+1
         # attention_t: the encoder's A_t^l per layer, or None. Returns (new states, C_t^L).
-        below_h, below_c = z_t, (c_top if self.zigzag else None)
+        below_h, below_c = z_t, c_top  # C_t^0 := C_{t+1}^L, at step T the encoder's C_T^L
         new_states: list[CellState] = []
         for layer, cell in enumerate(self.decoder):
             s = cell(below_h, states[layer], below_c)

@@ -17,7 +17,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-KNOWN_EXPERIMENTS = (1, 2, 3)
+KNOWN_EXPERIMENTS = (1, 2, 3, 4)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -72,6 +72,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     corruption = train.add_argument_group("training corruption (synthetic anomalies on normal boards)")
     corruption.add_argument(
+        "--denoising-only",
+        action="store_true",
+        help="the paper's denoising only (noise + input dropout): no shifted pads, no structured regions, "
+        "no hidden suspects (one-pass scoring); overrides the options below (an ablation)",
+    )
+    corruption.add_argument(
         "--anomaly-board-prob", type=float, default=0.5, help="share of training boards with anomalies"
     )
     corruption.add_argument(
@@ -229,6 +235,7 @@ def _train(args: argparse.Namespace) -> int:
         calibration_rule=_rule(args),
         calibration_false_alarm_rate=args.false_alarm_rate or DEFAULT_FALSE_ALARM_RATE,
         board_false_alarm_rate=args.board_false_alarm_rate,
+        denoising_only=args.denoising_only,
         device=args.device,
     )
     boards = _read_boards(args.input)

@@ -29,8 +29,9 @@ SECRET_PATTERNS = {
 URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@'\"]+:([^@\s'\"/]+)@")
 # Placeholders, not secrets: compose defaults (`${SPI_WRITER_PASSWORD:-writer}`), f-string / format
 # templates (`{db_secret}`: filled at run time), the redacted form,
-# the usage text's `[:PASSWORD]`, and the redaction tests' examples.
-PLACEHOLDER_PASSWORDS = {"***", "PASSWORD]", "p", "p%40ss", "s3cret", "secret", "hunter2-db"}
+# the usage text's `[:PASSWORD]`, the redaction tests' examples, and RabbitMQ's built-in `guest:guest`
+# (the broker accepts it from loopback only: the local and compose CFX broker).
+PLACEHOLDER_PASSWORDS = {"***", "PASSWORD]", "p", "p%40ss", "s3cret", "secret", "hunter2-db", "guest"}
 
 
 def tracked_text_files() -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -155,3 +156,19 @@ def test_a_process_rule_for_other_pads_is_refused() -> None:
     wrong = ResidualScale(np.zeros(5, np.float32), np.ones(5, np.float32))
     with pytest.raises(BundleError, match="recipe R1 has 5 pads"):
         ModelBundle(**{**b.__dict__, "evidence": {"crrn": EvidenceModel(3.0, {"R1": wrong})}})
+
+
+def test_a_file_of_the_earlier_network_is_refused_with_the_fix(tmp_path: Path) -> None:
+    # a v1 file as the earlier version wrote it: BatchNorm S-coder entries and cstm_bottom in the config
+    b = tiny_bundle()
+    meta = b.meta() | {"format": "spi-crrn.model.v1", "config": b.config | {"cstm_bottom": "zeros"}}
+    state = b.state_dict | {"s_encoder.net.1.running_mean": torch.zeros(4)}
+    path = tmp_path / "old.pt"
+    torch.save({"format": "spi-crrn.model.v1", "meta_json": json.dumps(meta), "state_dict": state}, path)
+    with pytest.raises(BundleError, match=r"model\.v1.*earlier network.*retrain it with `spi-crrn train`"):
+        ModelBundle.load(path)
+
+
+def test_the_saved_file_carries_the_current_format(tmp_path: Path) -> None:
+    payload = torch.load(tiny_bundle().save(tmp_path / "m.pt"), weights_only=True)
+    assert payload["format"] == FORMAT == "spi-crrn.model.v2"

@@ -134,3 +134,22 @@ def test_the_cpu_model_is_trained_and_stored_for_two_pass_scoring(board_factory:
     assert one_pass.hide_suspects_above is None
     cfg = TrainOptions(hide_suspects_prob=0.3, hide_level=2.0).train_config()
     assert (cfg.hide_suspects_prob, cfg.hide_level) == (0.3, 2.0)
+
+
+def test_denoising_only_keeps_noise_and_dropout_and_drops_every_anomaly_shaped_corruption() -> None:
+    full = TrainOptions(noise_fraction=0.2, keep_prob=0.8).train_config()
+    ablation = TrainOptions(noise_fraction=0.2, keep_prob=0.8, denoising_only=True).train_config()
+    assert (full.anomaly_board_prob, full.structured_prob, full.hide_suspects_prob) == (0.5, 0.6, 0.5)
+    assert (ablation.anomaly_board_prob, ablation.structured_prob, ablation.hide_suspects_prob) == (0, 0, 0)
+    assert (ablation.noise_fraction, ablation.keep_prob) == (0.2, 0.8)
+
+
+def test_a_denoising_only_model_scores_in_one_pass_and_records_the_switch(board_factory: Make) -> None:
+    torch.set_num_threads(1)
+    boards = [board_factory(i, printer_id="P1", n_pads=12) for i in range(60)]
+    opts = TrainOptions(
+        window=4, epochs=1, max_minutes=0.25, batch_size=8, max_calibration_windows=4, denoising_only=True
+    )
+    bundle = train_bundle(boards, opts)
+    assert bundle.hide_suspects_above is None
+    assert bundle.metrics["options"]["denoising_only"] is True

@@ -55,6 +55,11 @@ def test_dict_round_trip_through_json():
     assert CRRNConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 
+def test_the_removed_zeros_bottom_option_is_an_unknown_field():
+    with pytest.raises(ValueError, match="cstm_bottom"):
+        CRRNConfig.from_dict({**CRRNConfig.cpu().to_dict(), "cstm_bottom": "zeros"})
+
+
 def test_from_dict_rejects_unknown_fields():
     with pytest.raises(ValueError, match="unknown field"):
         CRRNConfig.from_dict({**CRRNConfig.cpu().to_dict(), "dropout": 0.1})
@@ -66,7 +71,6 @@ def test_from_dict_rejects_unknown_fields():
         ("kernel_size", 4),
         ("hidden_channels", 0),
         ("cell", "gru"),
-        ("cstm_bottom", "top"),
         ("attention", 1),
         ("s_layers", -1),
     ],

@@ -129,21 +129,55 @@ def test_without_teacher_forcing_the_decoder_is_fed_its_own_reconstruction():
 
 
 def test_zigzag_feeds_the_top_cell_state_of_the_previous_step_to_layer_one():
-    model = model_for(replace(TINY, cstm_bottom="zigzag"))
+    model = model_for()
     bottom, top = [], []
     hooks = [capture(model.st.encoder[0], bottom), capture(model.st.encoder[-1], top)]
     model(torch.randn(1, 3, 2, 8, 8))
     for h in hooks:
         h.remove()
-    assert torch.equal(bottom[0][0][2], torch.zeros_like(top[0][1].c))
+    assert torch.equal(bottom[0][0][2], torch.zeros_like(top[0][1].c))  # t = 1: no previous step
     for t in (1, 2):
         assert torch.equal(bottom[t][0][2], top[t - 1][1].c)
 
 
-def test_all_parameters_get_gradients_in_training():
+def test_decoder_layer_one_gets_the_encoders_top_memory_then_its_own_previous_step():
     model = model_for()
+    enc_top, dec_bottom, dec_top = [], [], []
+    hooks = [
+        capture(model.st.encoder[-1], enc_top),
+        capture(model.st.decoder[0], dec_bottom),
+        capture(model.st.decoder[-1], dec_top),
+    ]
+    T = 3
+    model(torch.randn(1, T, 2, 8, 8))
+    for h in hooks:
+        h.remove()
+    assert torch.equal(dec_bottom[0][0][2], enc_top[-1][1].c)  # decoder step T: the encoder's C_T^L
+    for k in range(1, T):  # decoder step t < T: its own C_{t+1}^L
+        assert torch.equal(dec_bottom[k][0][2], dec_top[k - 1][1].c)
+
+
+@pytest.mark.parametrize("name", ["crrn", "crrn_noattn", "crae", "crae_noattn"])
+def test_one_training_step_gives_every_parameter_and_every_fusion_half_a_gradient(name):
+    from crrn.network_training import TrainConfig, step_loss
+
+    cfg = replace(CRRNConfig.variant(name, base=TINY), mask_channel=True)
+    model = model_for(cfg)
     model.train()
-    out = model(torch.randn(2, 3, 2, 8, 8), teacher_forcing=0.5)
-    out.pow(2).mean().backward()
+    clean = torch.randn(2, 4, 2, 8, 8, generator=torch.Generator().manual_seed(5))
+    mask = torch.rand(8, 8, generator=torch.Generator().manual_seed(6)) > 0.3
+    loss = step_loss(model, clean, mask, TrainConfig(), 0.5, torch.Generator().manual_seed(7))
+    loss.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert missing == []
+    fusions = {n: p for n, p in model.named_parameters() if n.endswith("fuse.weight")}
+    nc = cfg.hidden_channels
+    if cfg.cell == "cstm":
+        # both coders, every layer: the own-memory half W_1x1[:, :Nc] and the layer-below half W_1x1[:, Nc:]
+        assert len(fusions) == 2 * cfg.num_layers
+        for n, p in fusions.items():
+            assert p.grad is not None
+            assert p.grad[:, :nc].abs().sum() > 0, n
+            assert p.grad[:, nc:].abs().sum() > 0, n  # dead in layer 1 when it was fed zeros
+    else:
+        assert fusions == {}
