@@ -215,15 +215,31 @@ class PipelineWorker:
         if isinstance(action, Score):
             await self.executor.submit(action.job)
         elif isinstance(action, SendDeadLetter):
-            await self.app.producer.send_and_wait(
-                self.settings.topic_dlq,
-                action.key,
-                action.letter.to_json(),
-                partition=None,
-                timestamp=None,
-                headers=None,
-            )
+            await self._send_dead_letter(action)
             self.core.dead_lettered(action.source)
+
+    async def _send_dead_letter(self, action: SendDeadLetter) -> None:
+        """Publish a dead letter and wait for the broker's acknowledgement, retrying without end (backoff
+        to 30 s): the record stays pending meanwhile, so a broker outage delays but never drops it, and
+        the agent never crashes on it."""
+        delay = 0.5
+        while True:
+            try:
+                await self.app.producer.send_and_wait(
+                    self.settings.topic_dlq,
+                    action.key,
+                    action.letter.to_json(),
+                    partition=None,
+                    timestamp=None,
+                    headers=None,
+                )
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("dead letter of %s not sent (%r); retrying in %.1f s", action.source, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     # ------------------------------------------------------------------ the inference thread
     def _process_batch(self, jobs: list[BoardJob]) -> None:
