@@ -71,12 +71,13 @@ def test_every_revision_downgrades_one_step(empty_database) -> None:
     tables = TABLES
     while seen[-1] is not None:
         assert _schema(url)[0] == tables, f"at revision {seen[-1]}"
-        assert _schema(url)[1] == (VIEWS if seen[-1] == "0005" else VIEWS_0001), f"at revision {seen[-1]}"
+        views = VIEWS if str(seen[-1]) >= "0005" else VIEWS_0001
+        assert _schema(url)[1] == views, f"at revision {seen[-1]}"
         tables = tables - ADDED_BY.get(str(seen[-1]), set())
         downgrade(url, "-1")
         seen.append(current_revision(url))
     assert seen[0] == head_revision()
-    assert seen[-6:] == ["0005", "0004", "0003", "0002", "0001", None]
+    assert seen == ["0007", "0006", "0005", "0004", "0003", "0002", "0001", None]
     assert _schema(url) == (set(), set())
 
 
