@@ -10,10 +10,12 @@ defect at full strength is as large as an Experiment-1 anomaly (the paper gives 
 run is excessive (+s(t)); a second clamp run with -s(t) is also reported.
 
 Recall at step t: among the pads the defect acts on at t (ground-truth mask, f(t) != 0), the fraction
-alarmed with the right sign at the method's calibrated thresholds (stored in the model: control limits
-firing on 0.1 % of held-out normal pads per sign, crrn/thresholds.py). Reported for the CRRN and both
-baselines, per board and pooled over the boards with |f(t)| >= 0.5, plus the false-alarm rate on the
-other pads and on a normal run of the same printer (same seed, no defect). Two more pooled recalls: at
+alarmed with the right sign by the deployed alarms (`score_boards`' `BoardScores.alarm`: board outliers
+beyond the limits stored in the model, calibrated to the board-level target, and process alarms from the
+evidence over the printer's boards, docs/alarms.md). Reported for the CRRN and every baseline, per board
+and pooled over the boards with |f(t)| >= 0.5, plus the false-alarm rate on the other pads and on a
+normal run of the same printer (same seed, no defect), and the recall of the board outliers alone
+(`recall_at_f_ge_0.5_outliers_only`). Two more pooled recalls: at
 the thresholds of the paper's best-F1 rule (from the model's calibration report), and at EQUAL
 false-alarm rates measured on the defect run's own printer: each method's per-sign thresholds set to
 fire on `equal_false_alarm_rate` (0.1 %) of the pads of that normal run, which no deployment can do
@@ -133,11 +135,14 @@ def recall_per_board(run: SimulatedRun, alarms: np.ndarray, name: str) -> tuple[
     return recall, false_alarm
 
 
-def method_scores(run: SimulatedRun, bundle: ModelBundle, method: str) -> np.ndarray:
-    """(N, P) scores of every board in the board's own pad order (equal to the recipe's for sims)."""
+def method_scores(run: SimulatedRun, bundle: ModelBundle, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """(N, P) scores and (N, P) deployed alarm codes of every board, in the board's own pad order (equal to
+    the recipe's for sims). The alarms are `BoardScores.alarm` of `score_boards`, what the worker and
+    `spi-crrn score` raise: board outliers and process alarms (evidence over the printer's boards)."""
     scorer = Scorer(bundle, device="cpu", method=method)
     by_id = {s.event_id: s for s in score_boards(run.boards, scorer, bundle.window_length, bundle.window_hop)}
-    return np.stack([by_id[b.event_id].score for b in run.boards])
+    scored = [by_id[b.event_id] for b in run.boards]
+    return np.stack([s.score for s in scored]), np.stack([s.alarm for s in scored])
 
 
 def reconstruction_panels(
@@ -240,10 +245,11 @@ def run(quick: bool, out_dir: Path, settings: Exp2Settings | None = None) -> dic
         curves[case] = {"f": f.tolist(), "recall": {}, "false_alarm_rate": {}}
         summary[case] = {}
         for method in METHODS:
-            scores = method_scores(run_, bundle, method)
-            recall, false_alarm = recall_per_board(run_, alarms(scores, bundle.thresholds_for(method)), name)
-            normal_scores = method_scores(normal[case], bundle, method)
-            normal_alarm = alarms(normal_scores, bundle.thresholds_for(method)) != 0
+            scores, deployed = method_scores(run_, bundle, method)
+            recall, false_alarm = recall_per_board(run_, deployed, name)
+            outliers, _ = recall_per_board(run_, alarms(scores, bundle.thresholds_for(method)), name)
+            normal_scores, normal_deployed = method_scores(normal[case], bundle, method)
+            normal_alarm = normal_deployed != 0
             equal = false_alarm_limits(normal_scores, rate)
             recall_eq, _ = recall_per_board(run_, alarms(scores, equal), name)
             paper = best_f1_rule_thresholds(bundle.metrics["calibration"][method])
@@ -252,6 +258,9 @@ def run(quick: bool, out_dir: Path, settings: Exp2Settings | None = None) -> dic
             curves[case]["false_alarm_rate"][method] = false_alarm.tolist()
             summary[case][method] = {
                 "recall_at_f_ge_0.5": float(np.nanmean(recall[strong])) if strong.any() else None,
+                "recall_at_f_ge_0.5_outliers_only": (
+                    float(np.nanmean(outliers[strong])) if strong.any() else None
+                ),
                 "recall_at_f_lt_0.5": float(np.nanmean(recall[weak])) if weak.any() else None,
                 "false_alarm_rate": float(false_alarm.mean()),
                 "false_alarm_rate_normal_run": float(normal_alarm.mean()),
