@@ -4,6 +4,7 @@ copy of it, private topics, worker subprocesses."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from crrn.board_scores import BoardScores
 from crrn.sim.fleet import FleetSpec, simulate_fleet
 from crrn.sim.truth import GroundTruth
 from schemas.inspection import BoardInspection
@@ -118,7 +120,7 @@ def offline_defect_events(boards: list[BoardInspection], model: Path) -> list[tu
     offline scoring and one uninterrupted policy give, ordered by printer and last board."""
     from crrn.diagnosis.policy import DefectPolicy
     from crrn.model_file import ModelBundle
-    from crrn.scoring import BoardScores, Scorer, score_boards
+    from crrn.scoring import Scorer, score_boards
 
     bundle = ModelBundle.load(model)
     scores = score_boards(boards, Scorer(bundle, device="cpu"), bundle.window_length, bundle.window_hop)
@@ -289,23 +291,55 @@ def open_pipeline(settings: Settings, database_url: str, model: Path, logs: Path
     return Pipeline(s, make_engine(s.database_url), model, logs, [])
 
 
-def close_pipeline(p: Pipeline) -> None:
-    for proc in p.workers:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
-    p.engine.dispose()
+@contextlib.contextmanager
+def pipeline_on(settings: Settings, database_url: str, model: Path, logs: Path) -> Iterator[Pipeline]:
+    """`open_pipeline`, and its workers killed and engine closed afterwards."""
+    p = open_pipeline(settings, database_url, model, logs)
+    try:
+        yield p
+    finally:
+        for proc in p.workers:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(10)
+        p.engine.dispose()
 
 
 @pytest.fixture
 def pipeline(
     settings: Settings, fresh_database: object, tiny_model: Path, tmp_path: Path
 ) -> Iterator[Pipeline]:
-    p = open_pipeline(settings, fresh_database.writer, tiny_model, tmp_path)  # type: ignore[attr-defined]
-    try:
+    with pipeline_on(settings, fresh_database.writer, tiny_model, tmp_path) as p:  # type: ignore[attr-defined]
         yield p
-    finally:
-        close_pipeline(p)
+
+
+AlarmedPad = tuple[str, str, str, str]  # (event_id, pad_id, kind, alarm_type)
+
+
+def offline_alarms(boards: list[BoardInspection], model: Path) -> tuple[list[BoardScores], set[AlarmedPad]]:
+    """The undisturbed run: `boards` scored offline in one go with the code behind `spi-crrn score`, and
+    the alarmed pads it gives (board outliers and process alarms)."""
+    from crrn.board_scores import ALARM_TYPE_NAMES
+    from crrn.model_file import ModelBundle
+    from crrn.scoring import Scorer, score_boards
+
+    bundle = ModelBundle.load(model)
+    scorer = Scorer(bundle, device="cpu")
+    offline = list(score_boards(boards, scorer, bundle.window_length, bundle.window_hop))
+    pads: set[AlarmedPad] = set()
+    for s in offline:
+        hit = s.alarm != 0
+        for pad, a, t in zip(s.pad_id[hit], s.alarm[hit], s.alarm_type[hit], strict=True):
+            kind = "excessive" if a > 0 else "insufficient"
+            pads.add((s.event_id, str(pad), kind, ALARM_TYPE_NAMES[int(t)]))
+    return offline, pads
+
+
+def stored_alarms(engine: Engine) -> set[AlarmedPad]:
+    """The same tuples from pad_alarms."""
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT event_id, pad_id, kind, alarm_type FROM pad_alarms")).all()
+    return {(r[0], r[1], r[2], r[3]) for r in rows}
 
 
 def assert_as_undisturbed(p: Pipeline, boards: list[BoardInspection]) -> None:
@@ -315,16 +349,11 @@ def assert_as_undisturbed(p: Pipeline, boards: list[BoardInspection]) -> None:
     classifier beside the model, the same defect events and every printer's diagnosis state at its
     last board."""
     from crrn.diagnosis.classifier import classifier_path_for
-    from crrn.model_file import ModelBundle
-    from crrn.scoring import Scorer, score_boards
     from schemas.messages import alarm_id
 
     with p.engine.connect() as conn:
         rows = [tuple(r) for r in conn.execute(text("SELECT event_id, status FROM board_inspections"))]
         maps = conn.execute(text("SELECT count(*) FROM anomaly_maps")).scalar_one()
-        stored_alarms = {
-            (r.event_id, r.pad_id) for r in conn.execute(text("SELECT event_id, pad_id FROM pad_alarms"))
-        }
         states = dict(conn.execute(text("SELECT printer_id, last_print_index FROM diagnosis_state")).all())
     ids = [e for e, _ in rows]
     assert len(ids) == len(set(ids)), "a board was stored twice"
@@ -332,11 +361,8 @@ def assert_as_undisturbed(p: Pipeline, boards: list[BoardInspection]) -> None:
     assert {st for _, st in rows} == {"scored"}
     assert maps == len(boards)
 
-    bundle = ModelBundle.load(p.model)
-    scorer = Scorer(bundle, device="cpu")
-    offline = list(score_boards(boards, scorer, bundle.window_length, bundle.window_hop))
-    expected = {(s.event_id, str(pad)) for s in offline for pad in s.pad_id[s.alarm != 0]}
-    assert stored_alarms == expected, "the stored alarms differ from the undisturbed run"
+    offline, expected = offline_alarms(boards, p.model)
+    assert stored_alarms(p.engine) == expected, "the stored alarms differ from the undisturbed run"
 
     messages: dict[str, set[bytes]] = {}
     for _, _, _, value in read_topic(p.settings, p.settings.topic_alarms):

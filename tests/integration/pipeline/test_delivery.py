@@ -8,9 +8,7 @@ import signal
 import pytest
 from sqlalchemy import text
 
-from crrn.model_file import ModelBundle
-from crrn.scoring import Scorer, score_boards
-from tests.integration.pipeline.conftest import Pipeline, fleet, wait_for
+from tests.integration.pipeline.conftest import Pipeline, fleet, offline_alarms, stored_alarms, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -51,11 +49,5 @@ def test_kill_9_mid_stream_then_restart(pipeline: Pipeline) -> None:
     assert {s for _, s in pipeline.stored()} == {"scored"}
 
     # Windows rebuilt from the log after the kill give the same alarms as offline scoring.
-    bundle = ModelBundle.load(pipeline.model)
-    offline = score_boards(boards, Scorer(bundle, device="cpu"), bundle.window_length, bundle.window_hop)
-    expected = {(s.event_id, str(p)) for s in offline for p, a in zip(s.pad_id, s.alarm, strict=True) if a}
-    with pipeline.engine.connect() as conn:
-        stored = {
-            (r.event_id, r.pad_id) for r in conn.execute(text("SELECT event_id, pad_id FROM pad_alarms"))
-        }
-    assert stored == expected
+    _, expected = offline_alarms(boards, pipeline.model)
+    assert stored_alarms(pipeline.engine) == expected

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 
 from crrn.diagnosis.policy import DefectPolicy
 from crrn.model_file import ModelBundle
-from crrn.scoring import Scorer, score_boards
+from crrn.scoring import Scorer
 from crrn.windowing import PrinterWindower
 from schemas.inspection import BoardInspection
 from streams.db.engine import make_engine
@@ -24,7 +24,9 @@ from streams.pipeline.processor import BatchProcessor, OutputTopics
 from streams.pipeline.records import SourceRef
 from tests.integration.pipeline.conftest import (
     fleet,
+    offline_alarms,
     offline_defect_events,
+    stored_alarms,
     stored_defect_events,
     with_excess_episode,
 )
@@ -115,15 +117,9 @@ def test_policy_state_follows_the_boards_across_processors(engine: Engine, diagn
     # the process-alarm evidence followed the boards the same way: the stored alarms, of both kinds,
     # are those of one uninterrupted offline run
     assert bundle.evidence_tracker("crrn") is not None
-    offline = score_boards(boards, Scorer(bundle, device="cpu"), bundle.window_length, bundle.window_hop)
-    names = {1: "board_outlier", 2: "process"}
-    expected_alarms = {
-        (s.event_id, str(pad), names[int(t)])
-        for s in offline
-        for pad, t in zip(s.pad_id[s.alarm != 0], s.alarm_type[s.alarm != 0], strict=True)
-    }
+    _, expected_alarms = offline_alarms(boards, diagnosed_model)
+    stored = stored_alarms(engine)
     with engine.connect() as conn:
-        stored = {tuple(r) for r in conn.execute(text("SELECT event_id, pad_id, alarm_type FROM pad_alarms"))}
         evidence = conn.execute(
             text("SELECT printer_id, last_print_index FROM alarm_evidence_state ORDER BY 1")
         ).all()

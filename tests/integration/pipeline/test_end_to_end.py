@@ -10,10 +10,15 @@ import pytest
 from sqlalchemy import text
 
 from crrn.model_file import ModelBundle
-from crrn.scoring import Scorer, score_boards
 from schemas.codec import inspection_to_dict
 from schemas.messages import DeadLetter, PadAlarm, alarm_id
-from tests.integration.pipeline.conftest import Pipeline, fleet_with_truth, read_topic
+from tests.integration.pipeline.conftest import (
+    Pipeline,
+    fleet_with_truth,
+    offline_alarms,
+    read_topic,
+    stored_alarms,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -46,19 +51,11 @@ def test_stream_matches_offline_scoring_and_dead_letters(pipeline: Pipeline) -> 
 
     # Offline scoring of the same events with the same model: the code behind `spi-crrn score`.
     bundle = ModelBundle.load(pipeline.model)
-    offline = list(
-        score_boards(boards, Scorer(bundle, device="cpu"), bundle.window_length, bundle.window_hop)
-    )
+    offline, expected = offline_alarms(boards, pipeline.model)
     assert len(offline) == len(boards)
-    expected = {
-        (s.event_id, str(pid), "excessive" if a > 0 else "insufficient")
-        for s in offline
-        for pid, a in zip(s.pad_id, s.alarm, strict=True)
-        if a != 0
-    }
     assert expected, "the injected anomalies should raise alarms offline"
+    db_alarms = stored_alarms(pipeline.engine)
     with pipeline.engine.connect() as conn:
-        db_alarms = {(r.event_id, r.pad_id, r.kind) for r in conn.execute(text("SELECT * FROM pad_alarms"))}
         maps = {r.event_id: np.asarray(r.scores) for r in conn.execute(text("SELECT * FROM anomaly_maps"))}
         versions = {
             r.model_version for r in conn.execute(text("SELECT model_version FROM board_inspections"))
@@ -73,14 +70,14 @@ def test_stream_matches_offline_scoring_and_dead_letters(pipeline: Pipeline) -> 
         PadAlarm.from_dict(json.loads(v))
         for _, _, _, v in read_topic(pipeline.settings, pipeline.settings.topic_alarms)
     ]
-    assert sorted(m.event_id for m in messages) == sorted({e for e, _, _ in expected})
+    assert sorted(m.event_id for m in messages) == sorted({e for e, _, _, _ in expected})
     assert all(m.alarm_id == alarm_id(m.event_id, bundle.version) for m in messages)
-    assert {(m.event_id, p.pad_id, p.kind) for m in messages for p in m.pads} == expected
+    assert {(m.event_id, p.pad_id, p.kind, p.alarm_type) for m in messages for p in m.pads} == expected
 
     # Ground truth: most alarms fall on pads the simulator made anomalous.
     truth = {t.event_id: (b, t) for b, t in pairs}
     hits = sum(
-        1 for e, pid, _ in expected if truth[e][1].labels[list(truth[e][0].pads.pad_id).index(pid)] != 0
+        1 for e, pid, _, _ in expected if truth[e][1].labels[list(truth[e][0].pads.pad_id).index(pid)] != 0
     )
     assert hits / len(expected) > 0.5
 

@@ -18,12 +18,17 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from crrn.model_file import ModelBundle
-from crrn.scoring import Scorer, score_boards
 from schemas.codec import inspection_to_dict, inspection_to_json
 from schemas.messages import MAX_DEAD_LETTER_ORIGINAL_BYTES, DeadLetter, PadAlarm
 from tests.hostile_events import hostile_records, too_many_pads
-from tests.integration.pipeline.conftest import Pipeline, fleet_with_truth, read_topic, wait_for
+from tests.integration.pipeline.conftest import (
+    Pipeline,
+    fleet_with_truth,
+    offline_alarms,
+    read_topic,
+    stored_alarms,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -154,19 +159,10 @@ def test_hostile_events_become_dead_letters_and_good_boards_are_untouched(pipeli
     stored = pipeline.stored()
     assert sorted(e for e, _ in stored) == sorted(b.event_id for b in boards)
     assert {s for _, s in stored} == {"scored"}
-    bundle = ModelBundle.load(pipeline.model)
-    offline = list(
-        score_boards(boards, Scorer(bundle, device="cpu"), bundle.window_length, bundle.window_hop)
-    )
-    expected = {
-        (s.event_id, str(pid), "excessive" if a > 0 else "insufficient")
-        for s in offline
-        for pid, a in zip(s.pad_id, s.alarm, strict=True)
-        if a != 0
-    }
+    offline, expected = offline_alarms(boards, pipeline.model)
     assert expected, "the injected anomalies should raise alarms offline"
+    db_alarms = stored_alarms(pipeline.engine)
     with pipeline.engine.connect() as conn:
-        db_alarms = {(r.event_id, r.pad_id, r.kind) for r in conn.execute(text("SELECT * FROM pad_alarms"))}
         maps = {r.event_id: np.asarray(r.scores) for r in conn.execute(text("SELECT * FROM anomaly_maps"))}
         printers = {r[0] for r in conn.execute(text("SELECT printer_id FROM printers"))}
     assert db_alarms == expected
@@ -176,7 +172,7 @@ def test_hostile_events_become_dead_letters_and_good_boards_are_untouched(pipeli
     messages = [
         PadAlarm.from_dict(json.loads(v)) for _, _, _, v in read_topic(settings, settings.topic_alarms)
     ]
-    assert {(m.event_id, p.pad_id, p.kind) for m in messages for p in m.pads} == expected
+    assert {(m.event_id, p.pad_id, p.kind, p.alarm_type) for m in messages for p in m.pads} == expected
 
     # No secret in the worker's debug log; the validator never raised anything but InvalidEvent.
     log_text = log_path.read_text(errors="replace")

@@ -23,9 +23,8 @@ from streams.settings import Settings
 from tests.integration.pipeline.conftest import (
     Pipeline,
     assert_as_undisturbed,
-    close_pipeline,
     fleet,
-    open_pipeline,
+    pipeline_on,
     wait_for,
     with_excess_episode,
 )
@@ -92,8 +91,7 @@ def test_database_stopped_for_20_s_while_boards_stream(
     settings: Settings, private_postgres: tuple[object, str, str], diagnosed_model: Path, tmp_path: Path
 ) -> None:
     server, writer_url, _ = private_postgres
-    p = open_pipeline(settings, writer_url, diagnosed_model, tmp_path)
-    try:
+    with pipeline_on(settings, writer_url, diagnosed_model, tmp_path) as p:
         boards = episode_stream()
         first, during, after = in_chunks(boards, 3)
         p.publish(first)
@@ -111,8 +109,6 @@ def test_database_stopped_for_20_s_while_boards_stream(
         log = p.log_text("w")
         assert "retrying" in log or "not stored" in log  # the outage was seen, and ridden out
         assert_as_undisturbed(p, boards)
-    finally:
-        close_pipeline(p)
 
 
 def test_broker_restarted_while_boards_stream(
@@ -120,8 +116,7 @@ def test_broker_restarted_while_boards_stream(
 ) -> None:
     servers = private_kafka.bootstrap_servers()  # type: ignore[attr-defined]
     on_private = settings.with_(kafka_bootstrap_servers=servers)
-    p = open_pipeline(on_private, own_database.writer, diagnosed_model, tmp_path)  # type: ignore[attr-defined]
-    try:
+    with pipeline_on(on_private, own_database.writer, diagnosed_model, tmp_path) as p:  # type: ignore[attr-defined]
         boards = episode_stream(first_print_index=1001)
         first, after = in_chunks(boards, 2)
         p.publish(first)
@@ -136,8 +131,6 @@ def test_broker_restarted_while_boards_stream(
             p.start_worker("w2")
         p.wait_rows(len(boards), timeout_s=240)
         assert_as_undisturbed(p, boards)
-    finally:
-        close_pipeline(p)
 
 
 @pytest.fixture
@@ -145,11 +138,8 @@ def pipeline(
     settings: Settings, own_database: object, diagnosed_model: Path, tmp_path: Path
 ) -> Iterator[Pipeline]:
     """A pipeline with a database of its own: each test compares whole tables with its undisturbed run."""
-    p = open_pipeline(settings, own_database.writer, diagnosed_model, tmp_path)  # type: ignore[attr-defined]
-    try:
+    with pipeline_on(settings, own_database.writer, diagnosed_model, tmp_path) as p:  # type: ignore[attr-defined]
         yield p
-    finally:
-        close_pipeline(p)
 
 
 def test_kill_9_at_random_moments_three_times(pipeline: Pipeline) -> None:
