@@ -11,6 +11,7 @@ The server versions are printed in the terminal summary of every run that used t
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -259,6 +260,18 @@ def _fresh_database(base: DatabaseUrls, migrate: bool) -> Iterator[DatabaseUrls]
         yield urls
     finally:
         with psycopg.connect(libpq_url(base.admin), autocommit=True) as conn:
+            # A backend whose client just disconnected (an engine disposed at the end of a test) exits
+            # a moment later; FORCE would have to signal it, which the owner role may not do for another
+            # role's session. So wait (bounded) for the database's sessions to end first.
+            deadline = time.monotonic() + 15.0
+            while time.monotonic() < deadline:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (name,),
+                ).fetchone()
+                if row is None or row[0] == 0:
+                    break
+                time.sleep(0.2)
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
