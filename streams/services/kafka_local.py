@@ -207,7 +207,8 @@ class LocalKafka:
             fmt = subprocess.run(
                 [
                     java, HEAP, f"-Dlog4j2.configurationFile={self._log4j_file}", "-cp", classpath,
-                    "kafka.tools.StorageTool", "format", "-t", new_cluster_id(), "-c", str(self._config_file),
+                    "kafka.tools.StorageTool", "format", f"--cluster-id={new_cluster_id()}",
+                    "-c", str(self._config_file),
                     "--standalone", "-g",
                 ],
                 capture_output=True,
