@@ -32,10 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     script = BENCH_DIR / f"bench_{args.name}.py"
-    saved = sys.argv
+    saved, saved_path = sys.argv, list(sys.path)
     sys.argv = [str(script), *args.args]
+    sys.path.insert(0, str(BENCH_DIR))  # as `python benchmarks/bench_NAME.py` would: `import _report`
     try:
         runpy.run_path(str(script), run_name="__main__")
     finally:
-        sys.argv = saved
+        sys.argv, sys.path[:] = saved, saved_path
     return 0
