@@ -132,6 +132,7 @@ def main() -> None:
             if worker.poll() is not None:
                 raise SystemExit(f"worker exited; see {log_path}")
             time.sleep(0.2)
+
         def publish() -> None:
             published[0] = asyncio.run(publish_boards(settings, boards, rate=args.rate))
 
@@ -150,9 +151,12 @@ def main() -> None:
                 stored = conn.execute(
                     text("SELECT count(*) FROM board_inspections WHERE event_id = ANY(:ids)"), {"ids": ids}
                 ).scalar_one()
-                pg_conn = conn.execute(
-                    text("SELECT count(*) FROM pg_stat_activity WHERE usename = current_user")
-                ).scalar_one() - 1  # this connection
+                pg_conn = (
+                    conn.execute(
+                        text("SELECT count(*) FROM pg_stat_activity WHERE usename = current_user")
+                    ).scalar_one()
+                    - 1
+                )  # this connection
             log_text = log_path.read_text(errors="replace")
             offered = min(len(ids), int(t * args.rate))
             print(

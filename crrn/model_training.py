@@ -544,11 +544,12 @@ def recalibrate(
     rule: str = "board",
     board_false_alarm_rate: float = DEFAULT_BOARD_FALSE_ALARM_RATE,
     max_boards: int = 2000,
+    methods: Sequence[str] = METHODS,
 ) -> ModelBundle:
     """A copy of `bundle` with alarm limits calibrated on `boards` (normal, not used in training): the
     board-level rule at `board_false_alarm_rate` by default, or (`rule="pad"`) outlier thresholds firing
     on `false_alarm_rate` of these boards' pads per sign, or best F1 (`rule="best_f1"`, or a pad rate of
-    None); the process-alarm limit always follows the board rate."""
+    None); the process-alarm limit always follows the board rate. Only `methods` get limits (default all)."""
     segments = [s for s in segments_by_printer(boards) if s.recipe_id in bundle.recipes]
     if not segments:
         raise ValueError(f"no board of the model's recipes {sorted(bundle.recipes)} in the input")
@@ -566,6 +567,7 @@ def recalibrate(
         rule=rule,
         board_false_alarm_rate=board_false_alarm_rate,
         max_boards=max_boards,
+        methods=methods,
     )
     metrics = {**bundle.metrics, "calibration": report, "recalibrated_at": datetime.now(UTC).isoformat()}
     return replace(bundle, thresholds=thresholds, metrics=metrics, evidence=evidence)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from aiokafka import AIOKafkaProducer
 
@@ -19,9 +19,14 @@ from streams.settings import Settings
 
 
 async def publish_boards(
-    settings: Settings, boards: Iterable[BoardInspection], rate: float = 0.0, topic: str | None = None
+    settings: Settings,
+    boards: Iterable[BoardInspection],
+    rate: float = 0.0,
+    topic: str | None = None,
+    on_send: Callable[[BoardInspection], None] | None = None,
 ) -> int:
-    """Send every board to `topic` (default Settings.topic_inspections); returns the number sent."""
+    """Send every board to `topic` (default Settings.topic_inspections); returns the number sent.
+    `on_send(board)` is called just before each board is handed to the producer (latency benchmarks)."""
     producer = AIOKafkaProducer(
         **client_options(settings),
         acks="all",
@@ -41,6 +46,8 @@ async def publish_boards(
                 delay = started + sent / rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
+            if on_send is not None:
+                on_send(board)
             pending.append(
                 await producer.send(target, inspection_to_json(board), key=board.printer_id.encode())
             )

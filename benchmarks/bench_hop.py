@@ -1,0 +1,112 @@
+"""Hop benchmark: model work per new board against T, and what a hop > 1 costs in detection.
+
+    spi-crrn bench hop [--quick] [--json [OUT]] [--cost-only] [--pads 2000]
+
+1. Cost: per-board model time and FLOPs of two-pass scoring (the `cpu` config, 8 windows per forward
+   pass, the Scorer's own call: `Scorer.newest_scores`) for T = 5, 10, 20 at hop 1 and hop T. With hop 1
+   every board runs a window of T boards (the cost grows with T); with hop T every T boards share one
+   window (flat in T). Figure: time per board at T = 20 over T = 5, hop T (target <= 1.15: flat).
+2. Detection (`crrn.experiments.hop_study`, skipped by --cost-only; quick ~15 min on 2 idle cores): one
+   trained CRRN per experiment, recalibrated per hop on the same held-out boards. Figures per hop > 1:
+   the worst change against hop 1 of Experiment 1's pad F1 at the calibrated limits (over |mu|, sign
+   and Pa) and of Experiment 2's recall at f(t) >= 0.5 (over the six defect runs); target >= -0.01.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from _live import bench_bundle
+from _report import RESULTS, Figure, Report, add_common_args
+
+from crrn.scoring import Scorer, windows_array
+from crrn.sim.fleet import FleetSpec, simulate_fleet
+
+WINDOWS = 8  # windows per forward pass
+
+
+def cost(pads: int, repeats: int) -> dict[str, Any]:
+    boards = [b for b, _ in simulate_fleet(FleetSpec(printers=1, pads=pads, boards_per_printer=40), seed=3)]
+    out: dict[str, Any] = {}
+    for T in (5, 10, 20):
+        bundle = bench_bundle(boards[:30], T=T, calibrate=False)
+        scorer = Scorer(bundle, device="cpu", max_batch=WINDOWS)
+        (rid,) = bundle.recipes
+        frames = windows_array(boards[:T], bundle.recipe(rid))  # (T, C, H, W)
+        x = np.repeat(frames[None], WINDOWS, axis=0)  # (B, T, C, H, W)
+        for hop in sorted({1, T}):
+            scorer.newest_scores(rid, x, hop)  # warm-up
+            started = time.perf_counter()
+            for _ in range(repeats):
+                scorer.newest_scores(rid, x, hop)
+            seconds = (time.perf_counter() - started) / repeats
+            out[f"T{T}_hop{hop}"] = {
+                "T": T,
+                "hop": hop,
+                "ms_per_board": 1000 * seconds / (WINDOWS * hop),
+                "boards_per_s": WINDOWS * hop / seconds,
+            }
+            print(
+                f"T {T:2d} hop {hop:2d}: {out[f'T{T}_hop{hop}']['ms_per_board']:.2f} ms per board", flush=True
+            )
+    return out
+
+
+def worst_change(study: dict[str, Any], hop: int) -> tuple[float, float]:
+    """(min over Exp1 cells of F1_cal(hop) - F1_cal(1), min over Exp2 cases of recall(hop) - recall(1))."""
+    e1, e2 = study["experiment1"], study["experiment2"]
+    d1 = min(
+        e1[str(hop)]["cells"][k]["f1_calibrated"] - e1["1"]["cells"][k]["f1_calibrated"]
+        for k in e1["1"]["cells"]
+    )
+    d2 = min(
+        e2[str(hop)]["cases"][c]["recall_at_f_ge_0.5"] - e2["1"]["cases"][c]["recall_at_f_ge_0.5"]
+        for c in e2["1"]["cases"]
+    )
+    return d1, d2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(parser)
+    parser.add_argument("--cost-only", action="store_true", help="skip the detection study")
+    parser.add_argument("--pads", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(args.threads)
+    report = Report("hop", quick=args.quick)
+    c = cost(args.pads, 2 if args.quick else 5)
+    report.details["cost"] = c
+    for hop_name, key in (("hop T", lambda T: f"T{T}_hop{T}"), ("hop 1", lambda T: f"T{T}_hop1")):
+        report.add(
+            Figure(
+                f"model ms per board at T=20, {hop_name}, {args.pads} pads",
+                c[key(20)]["ms_per_board"],
+                "ms",
+                limit=c[key(5)]["ms_per_board"],
+                limit_name="the same at T=5",
+                target="<= 1.15 of limit" if hop_name == "hop T" else "",
+            )
+        )
+    if not args.cost_only:
+        from crrn.experiments.hop_study import run
+
+        out_dir = RESULTS.parent / f"hop-study{'-quick' if args.quick else ''}"
+        study = run(args.quick, Path(out_dir))
+        report.details["detection"] = study
+        for hop in study["hops"][1:]:
+            d1, d2 = worst_change(study, hop)
+            report.add(Figure(f"Exp 1 worst pad F1 change, hop {hop} vs 1", d1, "F1", target=">= -0.01"))
+            report.add(Figure(f"Exp 2 worst recall change, hop {hop} vs 1", d2, "recall", target=">= -0.01"))
+    report.finish(args.json)
+
+
+if __name__ == "__main__":
+    main()
