@@ -219,7 +219,7 @@ def parse_decimals(body: bytes, n: int) -> np.ndarray | None:
     two-byte text that parses to -0.0) are set to 0.0.
     """
     commas = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 0x2C)  # (n - 1,)
-    digits = body.replace(b",", b"")
+    digits = body.translate(None, b",")  # one pass over the bytes; replace() copies per comma
     offsets = np.empty(n + 1, dtype=np.int32)  # (n + 1,)
     offsets[0] = 0
     offsets[1:-1] = commas - np.arange(n - 1)
