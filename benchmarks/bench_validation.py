@@ -8,7 +8,8 @@ position, prints since cleaning, pads.component_ref, pads.spi_result; issue 13).
 Figures, per board: MB/s of event JSON (target >= 150, issue 15) beside the same-run limit, the bare
 decoder's MB/s on the same bytes (`msgspec.json.decode` to Python objects, no checks), so the ratio
 says what validation costs beyond decoding; and events/s. Details add the stdlib `json.loads`, the
-syntax-only pass (msgspec skipping every value) and the reference path (`parse_reference`: json.loads
+syntax-only pass (msgspec skipping every value), MB per CPU second of the timing thread (a steadier
+reading on a shared machine) and the reference path (`parse_reference`: json.loads
 with the duplicate-key hook, then the checks), which is what parse_inspection did before the fast path.
 
 Run: spi-crrn bench validation [--quick] [--json [OUT]]    (--quick: under a minute)
@@ -49,15 +50,18 @@ def board(pads: int, real_line: bool) -> BoardInspection:
 
 
 def timed(fn: Callable[[], object], repeats: int) -> dict[str, float]:
-    """Median and best seconds of `repeats` calls (one warm-up call first)."""
+    """Median and best wall seconds of `repeats` calls (one warm-up call first), and the median CPU
+    seconds of this thread (less sensitive to other processes on a shared machine)."""
     fn()
     gc.collect()
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         fn()
         times.append(time.perf_counter() - start)
-    return {"median_s": statistics.median(times), "best_s": min(times), "repeats": repeats}
+        cpu.append(time.thread_time() - start_cpu)
+    wall = statistics.median(times)
+    return {"median_s": wall, "best_s": min(times), "cpu_s": statistics.median(cpu), "repeats": repeats}
 
 
 def measure(name: str, raw: bytes, repeats: int, reference_repeats: int) -> dict[str, Any]:
@@ -73,6 +77,7 @@ def measure(name: str, raw: bytes, repeats: int, reference_repeats: int) -> dict
         run["ms"] = round(run["median_s"] * 1e3, 3)
         run["MB/s"] = round(mb / run["median_s"], 1)
         run["events/s"] = round(1 / run["median_s"], 1)
+        run["MB/s cpu"] = round(mb / max(run["cpu_s"], 1e-9), 1)  # MB per CPU second of this thread
     return {
         "board": name,
         "pads": parse_inspection(raw).n_pads,
@@ -115,12 +120,15 @@ def main() -> None:
         report.add(_report.Figure(f"validate {name} events/s", events, "events/s"))
     report.details["boards"] = rows
     report.details["table"] = [
-        {"board": row["board"], "what": what, **{k: run[k] for k in ("ms", "MB/s", "events/s")}}
+        {"board": row["board"], "what": what, **{k: run[k] for k in ("ms", "MB/s", "MB/s cpu", "events/s")}}
         for row in rows
         for what, run in row["runs"].items()
     ]
     for line in report.details["table"]:
-        print(f"{line['board']:22s} {line['what']:40s} {line['ms']:9.2f} ms {line['MB/s']:8.1f} MB/s")
+        print(
+            f"{line['board']:20s} {line['what']:38s} {line['ms']:9.2f} ms {line['MB/s']:8.1f} MB/s"
+            f" ({line['MB/s cpu']:7.1f} MB per CPU second)"
+        )
     report.finish(args.json)
 
 
