@@ -6,7 +6,8 @@ msgspec checks the JSON syntax of the whole event in one pass and hands back eve
 raw bytes (`msgspec.Raw`); a number column is cut at its commas and parsed by Arrow's string -> float64
 cast (fast_float, correctly rounded like Python's `float()`, so the values are bit for bit those of
 `json.loads`); a string column is cut out of the bytes at its quote positions. The range, length,
-uniqueness and storability checks are the reference path's, vectorized over whole columns.
+uniqueness and storability checks are the reference path's (the same `Limits`, the same
+`pad_number_bounds`), vectorized over whole columns.
 
 Contract: `parse_fast(raw, limits)` returns exactly the `BoardInspection` the reference path would
 return, or None when it cannot vouch for that; the caller then runs the reference path, which accepts
@@ -37,7 +38,7 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 from schemas.errors import InvalidEvent
 from schemas.inspection import SPI_RESULTS, BoardInspection, PadArrays
@@ -50,7 +51,6 @@ from schemas.validation import (
     REQUIRED_PAD_FIELDS,
     Limits,
     _check_unique,
-    _number_array,
     _string_array,
     board_from_object,
     pad_number_bounds,
@@ -176,9 +176,11 @@ def _pad_arrays(pads: dict[str, msgspec.Raw], ascii_event: bool, limits: Limits)
     values = parse_decimals(b",".join(present[name][1:-1] for name in numeric), n * len(numeric))
     if values is None:
         return None
-    bounds = pad_number_bounds(limits)
-    for name, row in zip(numeric, values.reshape(len(numeric), n), strict=True):  # (n,) each
-        columns[name] = _number_array(f"pads.{name}", row, *bounds[name])  # finite, in range; or raises
+    table = values.reshape(len(numeric), n)  # (C, n): one row per numeric column
+    if not _in_bounds(table, [pad_number_bounds(limits)[name] for name in numeric]):
+        return None
+    table.flags.writeable = False  # the rows below are views of it
+    columns.update(zip(numeric, table, strict=True))
     for name in (name for name in present if name in STRING_PAD_FIELDS):
         unique = name == "pad_id"
         span, max_chars = present[name], limits.max_pad_id_chars
@@ -207,6 +209,14 @@ def _count_numbers(span: bytes) -> int | None:
     if span[1:-1].translate(None, _NUMBER_BYTES):  # strings, true/false/null, nested arrays, whitespace
         return None
     return int(np.count_nonzero(np.frombuffer(span, dtype=np.uint8) == 0x2C)) + 1
+
+
+def _in_bounds(table: np.ndarray, bounds: list[tuple[float, float, bool]]) -> bool:
+    """Every value of the (C, n) table finite and inside its row's (lo, hi, lo_open) bounds."""
+    lo, hi, lo_open = (np.array(part)[:, None] for part in zip(*bounds, strict=True))  # (C, 1) each
+    with np.errstate(invalid="ignore"):
+        bad = (table < lo) | (table > hi) | (lo_open & (table == lo))
+    return bool(np.isfinite(table).all()) and not bool(bad.any())
 
 
 def parse_decimals(body: bytes, n: int) -> np.ndarray | None:
@@ -295,7 +305,8 @@ def _cut_strings(span: bytes, n: int, max_chars: int) -> tuple[np.ndarray, int] 
     if lengths.min() < 1 or width > max_chars:
         return None
     padded = np.frombuffer(span + bytes(width), dtype=np.uint8)
-    matrix = sliding_window_view(padded, width)[opens + 1]  # (n, width), a copy
+    windows = as_strided(padded, shape=(len(span) + 1, width), strides=(1, 1), writeable=False)
+    matrix = windows[opens + 1]  # (n, width), a copy: row i starts at string i's first character
     matrix *= np.arange(width) < lengths[:, None]  # zero past each string's end
     return matrix, width
 
