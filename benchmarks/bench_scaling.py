@@ -644,7 +644,7 @@ def main() -> None:
 
     report.details["model_sweeps"] = []
     for pads in args.sweep_pads or ([5_000] if args.quick else [5_000, 50_000]):
-        windows = (1, 8, 32) if pads <= 20_000 else (1, 8)  # 32 x 50,000-pad windows: ~11 GB in one pass
+        windows = (1, 8, 32) if pads <= 20_000 else (1, 8)  # 32 x 50,000-pad windows: ~5 GB in one pass
         print(f"model stage sweeps at {pads} pads (T 5/10/20, windows per pass {windows})")
         sweep = model_sweeps(pads, (5, 10, 20), windows, args.quick)
         report.details["model_sweeps"].append(sweep)
