@@ -27,7 +27,6 @@ import faust
 from faust.types import TP
 
 from schemas.validation import Limits
-from streams.kafka.connection import MAX_MESSAGE_BYTES
 from streams.model_source import ModelSource
 from streams.observability.health import HealthFacts, not_ready_reasons
 from streams.observability.logs import log_context, logging_config
@@ -46,7 +45,6 @@ log = logging.getLogger(__name__)
 
 COMMIT_INTERVAL_S = 1.0
 DATABASE_PROBE_TIMEOUT_S = 3.0
-
 
 
 def broker_credentials(settings: Settings) -> Any:
@@ -86,9 +84,9 @@ def build_faust_app(settings: Settings, datadir: str | None = None) -> faust.App
         broker_rebalance_timeout=10,
         broker_heartbeat_interval=1,
         consumer_auto_offset_reset="earliest",
-        # Boards are up to 16 MiB of JSON.
-        consumer_max_fetch_size=2 * MAX_MESSAGE_BYTES,
-        producer_max_request_size=MAX_MESSAGE_BYTES,
+        # Boards and alarm messages are up to KAFKA_MAX_MESSAGE_BYTES (16 MiB by default) of JSON.
+        consumer_max_fetch_size=2 * settings.kafka_max_message_bytes,
+        producer_max_request_size=settings.kafka_max_message_bytes,
         broker_max_poll_records=64,
         stream_buffer_maxsize=64,
         stream_wait_empty=False,
@@ -116,7 +114,8 @@ class PipelineWorker:
         self.settings = settings
         self.models = models
         self.checkpoints = checkpoints
-        self.core = PipelineCore(models.window_length, models.window_hop, Limits(max_pads=settings.max_pads))
+        limits = Limits(max_pads=settings.max_pads, max_event_bytes=settings.kafka_max_message_bytes)
+        self.core = PipelineCore(models.window_length, models.window_hop, limits)
         self.app = build_faust_app(settings)
         self.inspections = self.app.topic(
             settings.topic_inspections,

@@ -83,7 +83,7 @@ def run_cfx_publish(
     from aiokafka import AIOKafkaConsumer
     from proton import Message, Timeout
 
-    from streams.kafka.connection import MAX_MESSAGE_BYTES, client_options
+    from streams.kafka.connection import client_options
 
     stats = CfxPublishStats()
     loop = asyncio.new_event_loop()
@@ -92,7 +92,7 @@ def run_cfx_publish(
     async def start_consumer() -> Any:  # aiokafka binds to the running loop: build it inside
         consumer = AIOKafkaConsumer(
             *topics, **client_options(settings), group_id=group_id, enable_auto_commit=False,
-            auto_offset_reset="earliest", max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+            auto_offset_reset="earliest", max_partition_fetch_bytes=settings.kafka_max_message_bytes,
         )  # fmt: skip
         await consumer.start()
         return consumer

@@ -9,6 +9,14 @@ reported as `NAME=value: what is wrong / the fix`, naming the variable, never as
 get what they wrote); `Settings.from_env(...)` is the one that reads the environment and the services
 file. Secrets stay out of `repr()` and logs: the SASL password is a `SecretStr`, and the password inside
 a database URL is shown as `***`.
+
+Large boards (issue 15): `KAFKA_MAX_MESSAGE_BYTES` (default and minimum 16 MiB) is the largest Kafka record
+the system sends or accepts -- the producers' `max_request_size`, the worker's fetch size (twice it), the
+`max.message.bytes` of the inspection, alarm and dead-letter topics `ensure_topics` creates, the local
+broker's `message.max.bytes` (`spi-crrn services up`), and the validator's `max_event_bytes` (a bigger
+event is a dead letter, refused before decoding). A 50,000-pad board is ~4.5 MB of JSON; an alarm
+message takes ~210 bytes per alarmed pad (16 MiB: ~79,000 alarmed pads). `MAX_PADS` (default 100,000) is
+the largest board accepted. See docs/pipeline.md, "Large boards".
 """
 
 from __future__ import annotations
@@ -26,6 +34,10 @@ Device = Literal["auto", "cpu", "cuda"]
 LogFormat = Literal["text", "json"]
 
 STATE_DIR_ENV = "SPI_CRRN_STATE_DIR"
+# Kafka records of the system (a board's JSON, an alarm message, a dead letter) are at most this many bytes
+# by default, and KAFKA_MAX_MESSAGE_BYTES may only raise it: a dead letter keeps up to 8 MiB of its original
+# (schemas.messages.MAX_DEAD_LETTER_ORIGINAL_BYTES), 10.7 MiB in base64, which must still fit.
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 2**20
 
 
 def state_dir() -> Path:
@@ -74,6 +86,9 @@ class Settings(BaseSettings):
     kafka_sasl_username: str = ""
     kafka_sasl_password: SecretStr = SecretStr("")
     kafka_ssl_cafile: str = ""
+    kafka_max_message_bytes: int = (
+        DEFAULT_MAX_MESSAGE_BYTES  # largest record sent/accepted (module docstring)
+    )
     topic_inspections: str = "spi.inspections"
     topic_alarms: str = "spi.alarms"
     topic_defects: str = "spi.defects"
@@ -159,6 +174,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"WINDOW_HOP={self.window_hop} > WINDOW_LENGTH={self.window_length}: "
                 "boards between windows would never be scored; use a hop <= the window length"
+            )
+        if not DEFAULT_MAX_MESSAGE_BYTES <= self.kafka_max_message_bytes < 2**30:
+            raise ValueError(
+                f"KAFKA_MAX_MESSAGE_BYTES={self.kafka_max_message_bytes}: use {DEFAULT_MAX_MESSAGE_BYTES}"
+                " (16 MiB, the default) or more, below 1 GiB (an oversized event's dead letter needs 16 MiB)"
             )
         if not 0 <= self.metrics_port <= 65535:
             raise ValueError(f"METRICS_PORT={self.metrics_port}: use a TCP port 1-65535, or 0 for no server")

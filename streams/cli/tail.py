@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 async def _records(args: argparse.Namespace) -> int:
     from aiokafka import AIOKafkaConsumer
 
-    from streams.kafka.connection import MAX_MESSAGE_BYTES, client_options
+    from streams.kafka.connection import client_options
     from streams.settings import Settings
 
     settings = Settings.from_env()
@@ -36,8 +36,8 @@ async def _records(args: argparse.Namespace) -> int:
         **client_options(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest" if args.from_beginning else "latest",
-        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
-        fetch_max_bytes=MAX_MESSAGE_BYTES,
+        max_partition_fetch_bytes=settings.kafka_max_message_bytes,
+        fetch_max_bytes=settings.kafka_max_message_bytes,
     )
     await consumer.start()
     try:

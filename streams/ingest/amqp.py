@@ -35,12 +35,12 @@ class KafkaSide:
     def start(self) -> None:
         from aiokafka import AIOKafkaProducer
 
-        from streams.kafka.connection import MAX_MESSAGE_BYTES, client_options
+        from streams.kafka.connection import client_options
 
         async def go() -> Any:
             producer = AIOKafkaProducer(
                 **client_options(self.settings), acks="all", enable_idempotence=True,
-                compression_type="gzip", max_request_size=MAX_MESSAGE_BYTES, linger_ms=2,
+                compression_type="gzip", max_request_size=self.settings.kafka_max_message_bytes, linger_ms=2,
             )  # fmt: skip
             await producer.start()
             return producer

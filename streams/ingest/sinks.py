@@ -73,14 +73,14 @@ class KafkaSink:
         if self._producer is None:
             from aiokafka import AIOKafkaProducer
 
-            from streams.kafka.connection import MAX_MESSAGE_BYTES, client_options
+            from streams.kafka.connection import client_options
 
             self._producer = AIOKafkaProducer(
                 **client_options(self.settings),
                 acks="all",
                 enable_idempotence=True,
                 compression_type="gzip",
-                max_request_size=MAX_MESSAGE_BYTES,
+                max_request_size=self.settings.kafka_max_message_bytes,
                 linger_ms=5,
             )
             await self._producer.start()
@@ -107,7 +107,7 @@ class KafkaSink:
         """Event ids among `event_ids` written to the topic since the offsets in `resume`."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        from streams.kafka.connection import MAX_MESSAGE_BYTES, client_options
+        from streams.kafka.connection import client_options
 
         wanted = set(event_ids)
         start = {int(p): int(o) for p, o in resume["offsets"].items()}
@@ -115,7 +115,7 @@ class KafkaSink:
         consumer = AIOKafkaConsumer(
             **client_options(self.settings),
             enable_auto_commit=False,
-            max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+            max_partition_fetch_bytes=self.settings.kafka_max_message_bytes,
         )
         await consumer.start()
         found: set[str] = set()

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from streams.kafka.connection import MAX_MESSAGE_BYTES, client_options
+from streams.kafka.connection import client_options
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,11 +28,14 @@ class ClusterInfo:
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """The four topics of the system; inspection topics accept boards up to 16 MiB of JSON."""
-    large = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+    """The four topics of the system. Inspections, alarms and dead letters accept records up to
+    KAFKA_MAX_MESSAGE_BYTES (16 MiB by default): a large board's JSON, the alarm message of a board with
+    many alarmed pads (~210 bytes each), its dead letter -- also on a broker whose own limit is Kafka's
+    default 1 MB. (Topics that exist already keep their configuration.)"""
+    large = {"max.message.bytes": str(settings.kafka_max_message_bytes)}
     return [
         TopicSpec(settings.topic_inspections, settings.topic_partitions, large),
-        TopicSpec(settings.topic_alarms, settings.topic_partitions, {}),
+        TopicSpec(settings.topic_alarms, settings.topic_partitions, large),
         TopicSpec(settings.topic_defects, settings.topic_partitions, {}),
         TopicSpec(settings.topic_dlq, settings.topic_partitions, large),
     ]

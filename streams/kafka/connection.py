@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.settings import Settings
+from streams.settings import DEFAULT_MAX_MESSAGE_BYTES, Settings
 
-# Producers must allow large boards (a few MB of JSON); the local broker accepts 16 MiB messages.
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# The default of Settings.kafka_max_message_bytes (KAFKA_MAX_MESSAGE_BYTES): producers must allow large
+# boards (a 50,000-pad board is ~4.5 MB of JSON); the local broker accepts messages of this size.
+MAX_MESSAGE_BYTES = DEFAULT_MAX_MESSAGE_BYTES
 
 
 def client_options(settings: Settings) -> dict[str, Any]:

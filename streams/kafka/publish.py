@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.codec import inspection_to_json
 from schemas.inspection import BoardInspection
-from streams.kafka.connection import MAX_MESSAGE_BYTES, client_options
+from streams.kafka.connection import client_options
 from streams.settings import Settings
 
 
@@ -32,7 +32,7 @@ async def publish_boards(
         acks="all",
         enable_idempotence=True,
         compression_type="gzip",
-        max_request_size=MAX_MESSAGE_BYTES,
+        max_request_size=settings.kafka_max_message_bytes,
         linger_ms=5,
     )
     target = topic or settings.topic_inspections

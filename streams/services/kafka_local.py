@@ -28,6 +28,7 @@ from streams.services.processes import (
     wait_until,
 )
 from streams.services.system_packages import ensure_program
+from streams.settings import DEFAULT_MAX_MESSAGE_BYTES, Settings
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ POM = Path(__file__).with_name("pom.xml")
 MAIN_CLASS = "kafka.Kafka"
 DEFAULT_BROKER_PORT = 9092
 DEFAULT_CONTROLLER_PORT = 9093
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # boards with 50,000 pads are a few MB of JSON
+MAX_MESSAGE_BYTES = DEFAULT_MAX_MESSAGE_BYTES  # boards with 50,000 pads are ~4.5 MB of JSON
 HEAP = "-Xmx512m"
 
 
@@ -53,8 +54,11 @@ def kafka_version() -> str:
     return match.group(1).strip()
 
 
-def render_server_properties(ports: KafkaPorts, data_dir: Path) -> str:
-    """server.properties for one combined broker+controller node on 127.0.0.1."""
+def render_server_properties(
+    ports: KafkaPorts, data_dir: Path, max_message_bytes: int = MAX_MESSAGE_BYTES
+) -> str:
+    """server.properties for one combined broker+controller node on 127.0.0.1; the broker accepts
+    records of `max_message_bytes` (KAFKA_MAX_MESSAGE_BYTES when `services up` starts it)."""
     lines = {
         "process.roles": "broker,controller",
         "node.id": "1",
@@ -75,9 +79,9 @@ def render_server_properties(ports: KafkaPorts, data_dir: Path) -> str:
         "group.initial.rebalance.delay.ms": "0",
         # Topics are created explicitly by `ensure_topics`; Faust creates its own changelog topics.
         "auto.create.topics.enable": "false",
-        "message.max.bytes": str(MAX_MESSAGE_BYTES),
-        "replica.fetch.max.bytes": str(MAX_MESSAGE_BYTES),
-        "socket.request.max.bytes": str(4 * MAX_MESSAGE_BYTES),
+        "message.max.bytes": str(max_message_bytes),
+        "replica.fetch.max.bytes": str(max_message_bytes),
+        "socket.request.max.bytes": str(4 * max_message_bytes),
         "log.retention.hours": "48",
         "log.segment.bytes": str(64 * 1024 * 1024),
         "num.network.threads": "2",
@@ -199,7 +203,8 @@ class LocalKafka:
             subprocess.run(["rm", "-rf", str(data)], check=True)
         data.mkdir(parents=True, exist_ok=True)
         self.paths.logs.mkdir(parents=True, exist_ok=True)
-        self._config_file.write_text(render_server_properties(ports, data))
+        max_bytes = Settings.from_env().kafka_max_message_bytes  # KAFKA_MAX_MESSAGE_BYTES, default 16 MiB
+        self._config_file.write_text(render_server_properties(ports, data, max_bytes))
         self._log4j_file.write_text(render_log4j2_properties(self.paths.kafka_log))
         self._ports_file.write_text(json.dumps({"broker": ports.broker, "controller": ports.controller}))
         classpath = f"{libs}/*"

@@ -119,3 +119,10 @@ def test_log_format_choices(raw: str, expected: str | None) -> None:
             Settings.from_env({"LOG_FORMAT": raw})
     else:
         assert Settings.from_env({"LOG_FORMAT": raw}).log_format == expected
+
+
+def test_kafka_max_message_bytes_may_only_raise_the_16_mib_default() -> None:
+    assert Settings().kafka_max_message_bytes == 16 * 2**20
+    assert Settings.from_env({"KAFKA_MAX_MESSAGE_BYTES": "33554432"}).kafka_max_message_bytes == 32 * 2**20
+    with pytest.raises(ValueError, match=r"KAFKA_MAX_MESSAGE_BYTES=1048576: use 16777216"):
+        Settings.from_env({"KAFKA_MAX_MESSAGE_BYTES": "1048576"})

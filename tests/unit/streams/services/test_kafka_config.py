@@ -35,3 +35,10 @@ def test_cluster_id_is_16_bytes_url_safe_base64() -> None:
 def test_kafka_version_comes_from_pom() -> None:
     major = int(kafka_version().split(".")[0])
     assert major >= 4
+
+
+def test_broker_message_limit_follows_the_setting() -> None:
+    props = _parse(render_server_properties(KafkaPorts(19092, 19093), Path("/tmp/k"), 32 * 2**20))
+    assert int(props["message.max.bytes"]) == 32 * 2**20
+    assert int(props["replica.fetch.max.bytes"]) == 32 * 2**20
+    assert int(props["socket.request.max.bytes"]) >= int(props["message.max.bytes"])
