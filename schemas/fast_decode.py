@@ -42,7 +42,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from schemas.errors import InvalidEvent
 from schemas.inspection import SPI_RESULTS, BoardInspection, PadArrays
-from schemas.validation import (
+from schemas.reference_decode import (
     CONTEXT_INT_FIELDS,
     CONTEXT_STRING_FIELDS,
     ID_FIELDS,
@@ -153,7 +153,7 @@ def _object_length(pairs: Any) -> int:
 
 
 def _pad_arrays(pads: dict[str, msgspec.Raw], ascii_event: bool, limits: Limits) -> PadArrays | None:
-    """Every pad column checked as `schemas.validation._pads` checks it, or None."""
+    """Every pad column checked as `schemas.reference_decode._pads` checks it, or None."""
     spans = {name: bytes(span) for name, span in pads.items()}
     for name, span in spans.items():
         if name not in KNOWN_PAD_FIELDS and b":" in span:  # may hold an object, with a duplicate key

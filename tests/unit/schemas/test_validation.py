@@ -309,7 +309,7 @@ def test_pad_count_checked_before_other_columns_are_converted(event: dict[str, A
 
 
 def test_oversize_message_is_rejected_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
-    import schemas.validation as validation
+    import schemas.reference_decode as validation
 
     def no_decode(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("json.loads ran on an oversize message")
@@ -323,7 +323,7 @@ def test_oversize_message_is_rejected_before_decoding(monkeypatch: pytest.Monkey
 def test_pad_count_is_rejected_before_arrays_are_built(
     event: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import schemas.validation as validation
+    import schemas.reference_decode as validation
 
     n = Limits().max_pads + 1
     event["pads"] = {name: ["x"] * n for name in event["pads"]}
