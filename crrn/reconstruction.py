@@ -22,6 +22,11 @@ counts as anomalous when either view says so; the thresholds are calibrated on t
 the few normal pads where the two passes differ cost no extra false alarms at the calibrated rate.
 Needs a network with the mask input channel (`CRRNConfig.mask_channel`); `level=None` is the plain
 one-pass reconstruction. Costs two forward passes.
+
+`newest=n` (what scoring uses: the n boards a window scores, 1 with hop 1) returns the reconstruction of
+the newest n boards only, and the same values the full call gives there. Pass 1 still runs all T decoder
+steps (pass 2 hides the suspects of every board of the window), pass 2 only the first n: with T = 10,
+hop 1 and the `cpu` config that is about a quarter less work per board (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -38,22 +43,27 @@ def suspects(x: torch.Tensor, recon: torch.Tensor, mask: torch.Tensor, level: fl
     return (diff >= level) & mask.to(torch.bool)[None, None]
 
 
-def reconstruct(model: CRRN, x: torch.Tensor, mask: torch.Tensor, level: float | None) -> torch.Tensor:
-    """Reconstruction (B, T, C, H, W) of windows x (B, T, C, H, W) on pad cells `mask` (H, W) bool.
+def reconstruct(
+    model: CRRN, x: torch.Tensor, mask: torch.Tensor, level: float | None, newest: int | None = None
+) -> torch.Tensor:
+    """Reconstruction (B, T, C, H, W) of windows x (B, T, C, H, W) on pad cells `mask` (H, W) bool, or
+    of the `newest` n boards only, (B, n, C, H, W).
 
     `level` None: one pass. Else the two passes of the module docstring (the model must have been built
     with `mask_channel`, or it cannot tell a hidden pad from a pad of value 0).
     """
-    first = model(x, mask, teacher_forcing=0.0)
     if level is None:
-        return first
+        return model(x, mask, teacher_forcing=0.0, newest=newest)
     if not model.config.mask_channel:
         raise ValueError("hiding suspected pads needs a model with the mask input channel (mask_channel)")
+    first = model(x, mask, teacher_forcing=0.0)  # (B, T, C, H, W): every board's suspects are needed
     hidden = suspects(x, first, mask, level)  # (B, T, H, W)
     keep = (mask.to(torch.bool)[None, None] & ~hidden)[:, :, None].to(x.dtype)  # (B, T, 1, H, W)
-    second = model(x * keep, keep, teacher_forcing=0.0)
+    second = model(x * keep, keep, teacher_forcing=0.0, newest=newest)  # (B, n, C, H, W)
+    n = second.shape[1]
+    x, first = x[:, -n:], first[:, -n:]
     v = VOLUME_CHANNEL
-    further = (x[:, :, v] - first[:, :, v]).abs() > (x[:, :, v] - second[:, :, v]).abs()  # (B, T, H, W)
+    further = (x[:, :, v] - first[:, :, v]).abs() > (x[:, :, v] - second[:, :, v]).abs()  # (B, n, H, W)
     return torch.where(further[:, :, None], first, second)
 
 

@@ -1,9 +1,10 @@
 """Scorer: windows of boards -> per-pad signed scores and alarms. The stream and `spi-crrn score` both use
 `PrinterWindower` + `Scorer.score_windows` and nothing else, so offline and online results are identical.
 
-Per call, windows are grouped by recipe (one grid shape each) and every group goes through ONE forward
-pass of B windows (two when the model hides suspected pads, crrn/reconstruction.py; split into chunks
-of `max_batch` windows only when larger), under
+Per call, windows are grouped by recipe (one grid shape each) and by (window length, boards scored), and
+every group goes through ONE forward pass of B windows (two when the model hides suspected pads,
+crrn/reconstruction.py; split into chunks of `max_batch` windows only when larger) that decodes only the
+boards the windows score (`newest`: 1 of T with hop 1), under
 `torch.inference_mode`, on CUDA with bf16 autocast when available, else on CPU in fp32.
 Methods: "crrn" (the network of the bundle), "statistical", "pad_zscore" and "pad_zscore_board"
 (crrn/baselines.py), all with the score convention of crrn/anomaly_map.py and thresholds from the bundle.
@@ -100,12 +101,20 @@ class Scorer:
                 self._baselines[recipe_id] = PadHistoryZScore(mask).score_windows_array
         return self._baselines[recipe_id]
 
-    def _network_scores(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def newest_scores(self, recipe_id: str, x: np.ndarray, newest: int) -> np.ndarray:
+        """(B, T, C, H, W) normalized windows -> (B, n, H, W) scores of their `newest` n boards: the
+        network decodes only those (crrn/reconstruction.py, same values as the full call)."""
+        if self.method == "crrn":
+            return self._network_scores(x, self.bundle.recipe(recipe_id).layout.mask, newest)
+        return self.array_score_fn(recipe_id)(x)[:, -newest:]
+
+    def _network_scores(self, x: np.ndarray, mask: np.ndarray, newest: int | None = None) -> np.ndarray:
         import torch
 
         from crrn.reconstruction import reconstruct
 
-        out = np.empty((*x.shape[:2], *x.shape[-2:]), dtype=np.float32)  # (B, T, H, W)
+        n = x.shape[1] if newest is None else newest
+        out = np.empty((x.shape[0], n, *x.shape[-2:]), dtype=np.float32)  # (B, n, H, W)
         m = torch.from_numpy(np.ascontiguousarray(mask)).to(self.device)  # (H, W) bool
         use_bf16 = self.device == "cuda"
         with torch.inference_mode():
@@ -116,10 +125,10 @@ class Scorer:
                 with torch.autocast(self.device, dtype=torch.bfloat16, enabled=use_bf16):
                     # one pass, or two when the model hides suspected pads (crrn/reconstruction.py)
                     level = self.bundle.hide_suspects_above
-                    recon = reconstruct(self._model, chunk, m, level)  # (b, T, C, H, W)
+                    recon = reconstruct(self._model, chunk, m, level, newest)  # (b, n, C, H, W)
                 recon_np = recon.float().cpu().numpy()
                 out[start : start + chunk.shape[0]] = score_map(
-                    x[start : start + chunk.shape[0]], recon_np, mask
+                    x[start : start + chunk.shape[0], -n:], recon_np, mask
                 )
         return out
 
@@ -133,16 +142,16 @@ class Scorer:
         for recipe_id, idxs in by_recipe.items():
             recipe = self.bundle.recipe(recipe_id)
             group = [windows[i] for i in idxs]
-            lengths = {w.length for w in group}
-            for t_len in sorted(lengths):  # one forward pass per window length (normally one)
-                sub = [(i, w) for i, w in zip(idxs, group, strict=True) if w.length == t_len]
+            # one forward pass per (window length, boards scored): normally two shapes, the first window
+            # of a printer (all T boards) and the rest (hop boards each)
+            for t_len, n_new in sorted({(w.length, w.n_new) for w in group}):
+                sub = [
+                    (i, w) for i, w in zip(idxs, group, strict=True) if (w.length, w.n_new) == (t_len, n_new)
+                ]
                 x = np.stack([windows_array(w.boards, recipe) for _, w in sub])  # (B, T, C, H, W)
-                scores = recipe.layout.from_grid(self.array_score_fn(recipe_id)(x))  # (B, T, P) canonical
+                scores = recipe.layout.from_grid(self.newest_scores(recipe_id, x, n_new))  # (B, n, P)
                 for (i, w), s in zip(sub, scores, strict=True):
-                    results[i] = [
-                        self._board_scores(b, s[w.length - w.n_new + k], recipe)
-                        for k, b in enumerate(w.new_boards)
-                    ]
+                    results[i] = [self._board_scores(b, s[k], recipe) for k, b in enumerate(w.new_boards)]
         return [bs for per_window in results for bs in per_window]
 
     def _board_scores(

@@ -1,6 +1,7 @@
 """CRRN: S-Encoder -> ST-Encoder -> ST-Decoder (backwards in time) -> S-Decoder.
 
-forward(x (B, T, C, H, W), mask, teacher_forcing) -> reconstruction (B, T, C, H, W).
+forward(x (B, T, C, H, W), mask, teacher_forcing, newest) -> reconstruction (B, T, C, H, W), or of the
+`newest` n boards only (B, n, C, H, W).
 
 - Any grid: H, W are zero-padded (bottom/right) to a multiple of 2**s_layers and the output is cropped.
 - Mask: 1 on cells that hold a (trusted) pad. Inputs are zeroed elsewhere, so values off the pads never
@@ -11,6 +12,9 @@ forward(x (B, T, C, H, W), mask, teacher_forcing) -> reconstruction (B, T, C, H,
   stands in for data). For t = T it is a zero frame with an all-zero mask channel: feeding X_T there
   would hand the decoder the very board it must reconstruct, anomalies included.
 - Eval mode with teacher_forcing 0 (the default) or 1 is deterministic.
+- `newest=n` runs only the first n decoder steps (boards T-n+1..T): the decoder goes backwards in time, so
+  those outputs never depend on the steps after them and equal the full run's. Scoring with hop 1 needs
+  one of T decoder steps (crrn/reconstruction.py); the encoder still runs over all T boards.
 """
 
 from __future__ import annotations
@@ -45,7 +49,11 @@ class CRRN(nn.Module):
         return self.s_encoder(frames)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None, teacher_forcing: float = 0.0
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        teacher_forcing: float = 0.0,
+        newest: int | None = None,
     ) -> torch.Tensor:
         if x.ndim != 5 or x.shape[2] != self.config.in_channels:
             raise ValueError(
@@ -55,6 +63,9 @@ class CRRN(nn.Module):
         if not 0.0 <= teacher_forcing <= 1.0:
             raise ValueError(f"teacher_forcing: expected a probability in [0, 1], got {teacher_forcing}")
         B, T, _, H, W = x.shape
+        n = T if newest is None else newest
+        if not 1 <= n <= T:
+            raise ValueError(f"newest: expected a number of boards in [1, T={T}], got {newest}")
         m = _mask_5d(mask, x)  # (B|1, T|1, 1, H, W) float
         x = x * m
 
@@ -70,7 +81,7 @@ class CRRN(nn.Module):
         states, c_top = memory.states, memory.c_top
 
         outs: list[torch.Tensor] = [x.new_zeros(0)] * T
-        for t in reversed(range(T)):
+        for t in reversed(range(T - n, T)):  # decoder steps T..T-n+1 (all T unless `newest`)
             if t == T - 1:
                 frame, frame_mask = torch.zeros_like(x[:, t]), torch.zeros_like(m_bt[:, t])
             else:
@@ -84,7 +95,7 @@ class CRRN(nn.Module):
                 self._encode_frames(frame, frame_mask), states, c_top, attention_t
             )
             outs[t] = self.s_decoder(states[-1].h)  # (B, C, Hp, Wp)
-        return torch.stack(outs, dim=1)[..., :H, :W]
+        return torch.stack(outs[T - n :], dim=1)[..., :H, :W]  # (B, n, C, H, W)
 
 
 def _mask_5d(mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:

@@ -75,3 +75,27 @@ def test_hiding_needs_the_mask_channel() -> None:
     x = torch.zeros(1, 2, 2, 4, 4)
     with pytest.raises(ValueError, match="mask_channel"):
         reconstruct(model, x, torch.ones(4, 4, dtype=torch.bool), 1.5)
+
+
+@pytest.mark.parametrize("level", [None, 0.3])
+@pytest.mark.parametrize("newest", [1, 2, 4])
+def test_newest_boards_only_equal_the_full_call_there(level: float | None, newest: int) -> None:
+    # the decoder runs backwards in time: its first n steps never see the later ones
+    model = tiny(CRRNConfig(**{**TINY.to_dict(), "num_layers": 2}))
+    x = torch.randn(3, 4, 2, 6, 8, generator=torch.Generator().manual_seed(5))
+    mask = torch.rand(6, 8, generator=torch.Generator().manual_seed(6)) > 0.3
+    with torch.inference_mode():
+        full = reconstruct(model, x, mask, level)  # (3, 4, 2, 6, 8)
+        part = reconstruct(model, x, mask, level, newest=newest)
+    assert part.shape == (3, newest, 2, 6, 8)
+    torch.testing.assert_close(part, full[:, -newest:])
+    if level is not None:  # the level hides something here, so both passes matter
+        assert suspects(x, model(x, mask), mask, level).any()
+
+
+def test_newest_out_of_range_names_the_argument() -> None:
+    x = torch.zeros(1, 3, 2, 4, 4)
+    with pytest.raises(ValueError, match="newest"):
+        tiny()(x, None, newest=4)
+    with pytest.raises(ValueError, match="newest"):
+        tiny()(x, None, newest=0)
