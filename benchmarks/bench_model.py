@@ -6,8 +6,8 @@ What is timed is what the scorer does per board (crrn/scoring.py Scorer._network
 T boards through `crrn.reconstruction.reconstruct(model, x, mask, level)` (two passes when `level` is
 set, as in the deployed models) under torch.inference_mode, fp32 on the CPU, bf16 autocast on CUDA.
 With hop 1 one window is scored per new board, so boards/s = windows/s = batch / seconds per call.
-Where `reconstruct` takes `newest` (decode only the newest n boards in the second pass), both the full
-call and newest=1 are timed; newest=1 is the deployed figure.
+Both the full call and newest=1 (pass 2 decodes only the newest board, the same values; what the scorer
+calls with hop 1) are timed; newest=1 is the deployed figure.
 
 Grids: PadGrid.from_board of one simulated board per pad count (crrn.sim.fleet, seed 0), random pad
 values N(0, 1) on the pads; random weights (the work does not depend on them).
@@ -21,7 +21,6 @@ Also: one training step (corrupt + forward with teacher forcing + backward + Ada
 from __future__ import annotations
 
 import argparse
-import inspect
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -54,11 +53,28 @@ class Plan:
     min_time_s: float  # keep repeating until this much was timed (or max_repeats)
     max_repeats: int
     train: tuple[tuple[str, int], ...]  # (config, pads) of the training-step rows
+    max_pads: tuple[tuple[str, int], ...] = ()  # (config, largest pad count it is run at)
 
 
-FULL = Plan((400, 2000, 20000), (1, 2, 4, 8, 16, 32, 64), 30.0, 3, 3.0, 20,
-            (("cpu", 400), ("cpu", 2000), ("paper", 400)))  # fmt: skip
-QUICK = Plan((400, 2000, 20000), (1, 8, 32), 2.5, 2, 0.5, 5, (("cpu", 400),))
+FULL = Plan(
+    pads=(400, 2000, 20000),
+    batches=(1, 2, 4, 8, 16, 32, 64),
+    budget_s=30.0,
+    min_repeats=3,
+    min_time_s=3.0,
+    max_repeats=20,
+    train=(("cpu", 400), ("cpu", 2000), ("paper", 400)),
+)
+QUICK = Plan(
+    pads=(400, 2000, 20000),
+    batches=(1, 8, 32),
+    budget_s=2.5,
+    min_repeats=2,
+    min_time_s=0.5,
+    max_repeats=5,
+    train=(("cpu", 400),),
+    max_pads=(("paper", 2000),),  # the paper config at 20,000 pads takes seconds per board
+)
 
 
 def grid_for(pads: int) -> tuple[int, int, torch.Tensor]:
@@ -88,14 +104,22 @@ def conv_ceiling(
     rows: list[dict[str, Any]] = []
     for n, c, h, w in CEILING_SHAPES:
         for fmt in (torch.contiguous_format, torch.channels_last):
-            conv = torch.nn.Conv2d(c, c, 3, padding=1, bias=False).to(device, dtype, memory_format=fmt)
+            conv = torch.nn.Conv2d(c, c, 3, padding=1, bias=False).to(device=device, dtype=dtype)
+            conv = conv.to(memory_format=fmt)
             x = torch.randn(n, c, h, w, device=device, dtype=dtype).contiguous(memory_format=fmt)
             with torch.inference_mode():
                 conv(x)
                 best, reps = timed(lambda: conv(x), plan, sync)  # noqa: B023
             flops = 2 * n * c * c * 9 * h * w
-            rows.append({"shape": f"{n}x{c}x{h}x{w} -> {c}, 3x3", "format": _fmt_name(fmt),
-                         "ms": round(1e3 * best, 3), "GFLOP/s": round(flops / best / 1e9, 1), "repeats": reps})  # fmt: skip
+            rows.append(
+                {
+                    "shape": f"{n}x{c}x{h}x{w} -> {c}, 3x3",
+                    "format": _fmt_name(fmt),
+                    "ms": round(1e3 * best, 3),
+                    "GFLOP/s": round(flops / best / 1e9, 1),
+                    "repeats": reps,
+                }
+            )
     return max(r["GFLOP/s"] for r in rows) * 1e9, rows
 
 
@@ -103,14 +127,14 @@ def _fmt_name(fmt: torch.memory_format) -> str:
     return "channels_last" if fmt == torch.channels_last else "nchw"
 
 
-def score_calls(model: CRRN, level: float | None) -> dict[str, Callable[[torch.Tensor, torch.Tensor], object]]:
-    """The reconstruct variants to time: 'full' and, where supported, 'newest1' (the deployed one)."""
-    calls: dict[str, Callable[[torch.Tensor, torch.Tensor], object]] = {
-        "full": lambda x, m: reconstruct(model, x, m, level)
+def score_calls(
+    model: CRRN, level: float | None
+) -> dict[str, Callable[[torch.Tensor, torch.Tensor], object]]:
+    """The reconstruct calls to time: 'full' (all T boards) and 'newest1' (the deployed one, hop 1)."""
+    return {
+        "full": lambda x, m: reconstruct(model, x, m, level),
+        "newest1": lambda x, m: reconstruct(model, x, m, level, newest=1),
     }
-    if "newest" in inspect.signature(reconstruct).parameters and level is not None:
-        calls["newest1"] = lambda x, m: reconstruct(model, x, m, level, newest=1)  # type: ignore[call-arg]
-    return calls
 
 
 def main() -> None:
@@ -118,14 +142,27 @@ def main() -> None:
     _report.add_common_args(parser)
     parser.add_argument("--threads", type=int, default=2, help="torch threads for model and ceiling")
     parser.add_argument("--T", type=int, default=10, help="boards per window")
-    parser.add_argument("--level", type=float, default=1.5,
-                        help="hide-suspects level of the second pass (the trained default); < 0: one pass")  # fmt: skip
+    parser.add_argument(
+        "--level",
+        type=float,
+        default=1.5,
+        help="hide-suspects level of pass 2 (the trained default); < 0: one pass",
+    )
     parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=["cpu", "paper"])
     parser.add_argument("--pads", type=int, nargs="+", help="pad counts (default 400 2000 20000)")
     parser.add_argument("--batches", type=int, nargs="+", help="windows per call")
     parser.add_argument("--budget-s", type=float, help="skip calls predicted to take longer than this")
-    parser.add_argument("--memory-format", choices=("model", "nchw", "channels_last"), default="model",
-                        help="convert the model's weights (default: as the model builds them)")  # fmt: skip
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile one deployed call (cpu config, batch 8, 2,000 pads): top ops",
+    )
+    parser.add_argument(
+        "--memory-format",
+        choices=("model", "nchw", "channels_last"),
+        default="model",
+        help="convert the model's weights (default: as the model builds them)",
+    )
     args = parser.parse_args()
 
     plan = QUICK if args.quick else FULL
@@ -150,14 +187,22 @@ def main() -> None:
 
     report = Report("model", quick=args.quick)
     report.details["setup"] = {
-        "device": str(device), "dtype": str(dtype).removeprefix("torch."), "threads": args.threads,
-        "T": args.T, "level": level, "memory_format": args.memory_format, "timing": "best of repeats",
+        "device": str(device),
+        "dtype": str(dtype).removeprefix("torch."),
+        "threads": args.threads,
+        "T": args.T,
+        "level": level,
+        "memory_format": args.memory_format,
+        "timing": "best of repeats",
         "plan": {"pads": plan.pads, "batches": plan.batches, "budget_s": plan.budget_s},
-    }  # fmt: skip
+    }
     ceiling, ceiling_rows = conv_ceiling(device, dtype, plan, sync)
     report.details["ceiling"] = ceiling_rows
-    print(f"conv ceiling {ceiling / 1e9:.0f} GFLOP/s ({device}, {report.details['setup']['dtype']}, "
-          f"{args.threads} threads)", flush=True)  # fmt: skip
+    print(
+        f"conv ceiling {ceiling / 1e9:.0f} GFLOP/s ({device}, {report.details['setup']['dtype']}, "
+        f"{args.threads} threads)",
+        flush=True,
+    )
 
     grids = {p: grid_for(p) for p in plan.pads}
     rows: list[dict[str, Any]] = []
@@ -172,19 +217,28 @@ def main() -> None:
             fmt = torch.channels_last if args.memory_format == "channels_last" else torch.contiguous_format
             model = model.to(memory_format=fmt)
         for pads in plan.pads:
+            if pads > dict(plan.max_pads).get(cfg_name, pads):
+                continue
             H, W, mask_cpu = grids[pads]
             mask = mask_cpu.to(device)
             for variant, call in score_calls(model, level).items():
                 per_board_s: float | None = None
                 for batch in plan.batches:
-                    row: dict[str, Any] = {"config": cfg_name, "pads": pads, "grid": f"{H}x{W}",
-                                           "variant": variant, "batch": batch}  # fmt: skip
+                    row: dict[str, Any] = {
+                        "config": cfg_name,
+                        "pads": pads,
+                        "grid": f"{H}x{W}",
+                        "variant": variant,
+                        "batch": batch,
+                    }
                     if per_board_s is not None and per_board_s * batch > plan.budget_s:
                         row["skipped"] = f"~{per_board_s * batch:.0f} s per call > budget {plan.budget_s:g} s"
                         rows.append(row)
                         continue
                     gen = torch.Generator().manual_seed(batch)
-                    x = (torch.randn(batch, args.T, cfg.in_channels, H, W, generator=gen) * mask_cpu).to(device)
+                    x = (torch.randn(batch, args.T, cfg.in_channels, H, W, generator=gen) * mask_cpu).to(
+                        device
+                    )
                     with torch.inference_mode(), autocast():
                         t0 = time.perf_counter()
                         with FlopCounter(model) as fc:  # the warm-up call
@@ -192,28 +246,76 @@ def main() -> None:
                         sync()
                         warm_s = time.perf_counter() - t0
                         if warm_s > plan.budget_s:  # slow: one call after the warm-up is the measurement
-                            best, reps = timed(lambda: call(x, mask), replace(plan, min_repeats=1, min_time_s=0), sync)  # noqa: B023, E501
+                            once = replace(plan, min_repeats=1, min_time_s=0.0)
+                            best, reps = timed(lambda: call(x, mask), once, sync)  # noqa: B023
                         else:
                             best, reps = timed(lambda: call(x, mask), plan, sync)  # noqa: B023
-                    per_board_s = best / batch
+                    per_board_s = min(best / batch, per_board_s or float("inf"))
                     flops_board = fc.total / batch
-                    row.update({
-                        "boards/s": round(batch / best, 2), "ms/call": round(1e3 * best, 2),
-                        "GFLOP/board": round(flops_board / 1e9, 4), "GFLOP/s": round(fc.total / best / 1e9, 2),
-                        "of ceiling": round(fc.total / best / ceiling, 3), "repeats": reps,
-                        "norm elements/board": fc.norm_elements // batch,
-                    })  # fmt: skip
+                    row.update(
+                        {
+                            "boards/s": round(batch / best, 2),
+                            "ms/call": round(1e3 * best, 2),
+                            "GFLOP/board": round(flops_board / 1e9, 4),
+                            "GFLOP/s": round(fc.total / best / 1e9, 2),
+                            "of ceiling": round(fc.total / best / ceiling, 3),
+                            "repeats": reps,
+                            "norm elements/board": fc.norm_elements // batch,
+                        }
+                    )
                     rows.append(row)
                     print(_row_line(row), flush=True)
         del model
     report.details["scoring"] = rows
+    if args.profile:
+        report.details["profile"] = profile_rows(args, level, grids, device)
     report.details["training"] = training_rows(plan, grids, device, sync)
     add_figures(report, rows, ceiling)
     report.finish(args.json)
 
 
+def profile_rows(
+    args: argparse.Namespace,
+    level: float | None,
+    grids: dict[int, tuple[int, int, torch.Tensor]],
+    device: torch.device,
+) -> list[dict[str, Any]]:
+    """Where a deployed call's time goes: torch.profiler self time per op and input shape (top 15)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    pads = 2000 if 2000 in grids else min(grids)
+    H, W, mask = grids[pads]
+    torch.manual_seed(0)
+    model = CRRN(CRRNConfig.cpu()).eval().to(device)
+    if args.memory_format == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+    x = (torch.randn(8, args.T, 2, H, W) * mask).to(device)
+    m = mask.to(device)
+    with torch.inference_mode():
+        reconstruct(model, x, m, level, newest=1)
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            reconstruct(model, x, m, level, newest=1)
+    events = prof.key_averages(group_by_input_shape=True)
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:15]
+    print(f"profile: cpu config, {pads} pads, batch 8, newest=1: {total / 1e3:.0f} ms self time", flush=True)
+    return [
+        {
+            "op": e.key,
+            "input shapes": str(e.input_shapes)[:120],
+            "calls": e.count,
+            "self ms": round(e.self_cpu_time_total / 1e3, 2),
+            "share": round(e.self_cpu_time_total / total, 3),
+        }
+        for e in top
+    ]
+
+
 def training_rows(
-    plan: Plan, grids: dict[int, tuple[int, int, torch.Tensor]], device: torch.device, sync: Callable[[], None]
+    plan: Plan,
+    grids: dict[int, tuple[int, int, torch.Tensor]],
+    device: torch.device,
+    sync: Callable[[], None],
 ) -> list[dict[str, Any]]:
     """One training step per batch of 8 windows of T=10 (crrn.network_training.step_loss + Adam)."""
     out: list[dict[str, Any]] = []
@@ -239,9 +341,19 @@ def training_rows(
 
         step()
         best, reps = timed(step, replace(plan, min_repeats=2, min_time_s=0.0, max_repeats=2), sync)
-        out.append({"config": cfg_name, "pads": pads, "grid": f"{H}x{W}", "batch": batch, "T": T,
-                    "params": model.num_parameters(), "s/step": round(best, 3),
-                    "ms/window": round(1e3 * best / batch, 1), "repeats": reps})  # fmt: skip
+        out.append(
+            {
+                "config": cfg_name,
+                "pads": pads,
+                "grid": f"{H}x{W}",
+                "batch": batch,
+                "T": T,
+                "params": model.num_parameters(),
+                "s/step": round(best, 3),
+                "ms/window": round(1e3 * best / batch, 1),
+                "repeats": reps,
+            }
+        )
         print(f"train {cfg_name} {pads} pads: {best:.2f} s per step of {batch} windows", flush=True)
     return out
 
@@ -259,14 +371,24 @@ def add_figures(report: Report, rows: list[dict[str, Any]], ceiling: float) -> N
             report.add(Figure(f"{name} boards/s", r["boards/s"], "boards/s", note=f"reconstruct {deployed}"))
         if r["batch"] >= TARGET_MIN_BATCH:
             judged = r["config"] == TARGET_CONFIG
-            report.add(Figure(f"{name} GFLOP/s", r["GFLOP/s"], "GFLOP/s", limit=round(ceiling / 1e9, 1),
-                              limit_name="conv ceiling", target=">= 0.5 of limit" if judged else ""))  # fmt: skip
+            report.add(
+                Figure(
+                    f"{name} GFLOP/s",
+                    r["GFLOP/s"],
+                    "GFLOP/s",
+                    limit=round(ceiling / 1e9, 1),
+                    limit_name="conv ceiling",
+                    target=">= 0.5 of limit" if judged else "",
+                )
+            )
 
 
 def _row_line(r: dict[str, Any]) -> str:
-    return (f"{r['config']:<6} {r['pads']:>6} pads {r['grid']:>8} {r['variant']:<8} b{r['batch']:<3} "
-            f"{r['boards/s']:>9.2f} boards/s {r['GFLOP/board']:>8.3f} GFLOP/board "
-            f"{r['GFLOP/s']:>7.1f} GFLOP/s ({r['of ceiling']:.2f} of ceiling)")  # fmt: skip
+    return (
+        f"{r['config']:<6} {r['pads']:>6} pads {r['grid']:>8} {r['variant']:<8} b{r['batch']:<3} "
+        f"{r['boards/s']:>9.2f} boards/s {r['GFLOP/board']:>8.3f} GFLOP/board "
+        f"{r['GFLOP/s']:>7.1f} GFLOP/s ({r['of ceiling']:.2f} of ceiling)"
+    )
 
 
 if __name__ == "__main__":

@@ -69,8 +69,9 @@ TINY = CRRNConfig(
 )
 
 
-def tiny_crrn_macs(B: int, T: int, H: int, W: int) -> int:
-    """MACs of one CRRN forward of TINY by hand; H, W even, hidden grid (H/2, W/2)."""
+def tiny_crrn_macs(B: int, T: int, H: int, W: int, n: int | None = None) -> int:
+    """MACs of one CRRN forward of TINY by hand (decoding the newest n boards); H, W even."""
+    n = T if n is None else n
     cells = (H // 2) * (W // 2)
     nc, k2 = 4, 9
     s_enc = nc * cells * 3 * k2  # Conv2d (2 values + mask) -> 4, 3x3, stride 2, per frame
@@ -78,8 +79,8 @@ def tiny_crrn_macs(B: int, T: int, H: int, W: int) -> int:
     fuse = nc * cells * 2 * nc  # CSTM's 1x1 over [c ; c_below] (8) -> 4, per step
     attn = 1 * cells * nc * k2  # Conv2d 4 -> 1, 3x3, per encoder step
     s_dec = nc * cells * 2 * k2  # ConvTranspose2d 4 -> 2, 3x3, stride 2, scatter count per step
-    # S-encoder: T frames + T decoder inputs; cell: T encoder + T decoder steps; attention: encoder only
-    return B * (2 * T * s_enc + 2 * T * (gates + fuse) + T * attn + T * s_dec)
+    # S-encoder: T frames + n decoder inputs; cell: T encoder + n decoder steps; attention: encoder only
+    return B * ((T + n) * s_enc + (T + n) * (gates + fuse) + T * attn + n * s_dec)
 
 
 def test_tiny_crrn_by_hand() -> None:
@@ -106,3 +107,16 @@ def test_reconstruct_counts_both_passes(level: float | None, passes: int) -> Non
     with torch.inference_mode(), FlopCounter(model) as fc:
         reconstruct(model, x, mask, level)
     assert fc.total == passes * 2 * tiny_crrn_macs(1, 3, 6, 8)
+
+
+def test_reconstruct_newest_decodes_n_steps_in_pass_2() -> None:
+    torch.manual_seed(0)
+    model = CRRN(TINY).eval()
+    x = torch.randn(1, 3, 2, 6, 8)
+    mask = torch.ones(6, 8, dtype=torch.bool)
+    with torch.inference_mode(), FlopCounter(model) as fc:
+        reconstruct(model, x, mask, 1.5, newest=1)
+    # pass 1 decodes all 3 boards, pass 2 the newest only: 3 encoder steps + 1 decoder step
+    pass2 = 3 * 1296 + 1296 + 4 * (13824 + 384) + 3 * 432 + 864
+    assert tiny_crrn_macs(1, 3, 6, 8, n=1) == pass2
+    assert fc.total == 2 * (tiny_crrn_macs(1, 3, 6, 8) + pass2)
