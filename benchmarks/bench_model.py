@@ -1,6 +1,7 @@
 """Benchmark: CRRN scoring throughput (boards/s), FLOPs per board and FLOP/s against this machine's ceiling.
 
-Usage: spi-crrn bench model [--quick] [--json [OUT]] [--threads 2] [--T 10] [--level 1.5]
+Usage: spi-crrn bench model [--quick] [--json [OUT]] [--threads 2] [--T 10] [--level 1.5] [--profile]
+                            [--memory-format model|nchw|channels_last] [--pads N ...] [--batches B ...]
 
 What is timed is what the scorer does per board (crrn/scoring.py Scorer._network_scores): one window of
 T boards through `crrn.reconstruction.reconstruct(model, x, mask, level)` (two passes when `level` is
@@ -9,12 +10,18 @@ With hop 1 one window is scored per new board, so boards/s = windows/s = batch /
 Both the full call and newest=1 (pass 2 decodes only the newest board, the same values; what the scorer
 calls with hop 1) are timed; newest=1 is the deployed figure.
 
+Configs: `cpu` and `paper` (CRRNConfig.cpu()/paper()); the paper config gets mask_channel=True, which two
+passes need (+1 input channel of the first convolution). --quick runs it up to 2,000 pads only; any call
+predicted (from the smaller batches) to take longer than the budget is skipped and listed as such.
 Grids: PadGrid.from_board of one simulated board per pad count (crrn.sim.fleet, seed 0), random pad
 values N(0, 1) on the pads; random weights (the work does not depend on them).
 FLOPs: crrn.nn.flops.FlopCounter (2 x MACs of the convolutions, counted during the warm-up call).
 Ceiling: the fastest of a few large dense 3x3 convolutions (NCHW and channels_last), same device, dtype
 and threads, measured in the same run. Target: the `cpu` config at batch >= 8 reaches >= 0.5 of it.
-Times are the best of the repeats (the least disturbed by other processes on a shared machine).
+Times are the best of the repeats (the least disturbed by other processes on a shared machine; with
+2 threads on 2 busy cores every small op waits for a descheduled thread, so run it on an idle machine).
+--profile: torch.profiler's top ops of one deployed call (details.profile); --memory-format
+channels_last converts the model's weights (NHWC convolutions), to compare with the default NCHW.
 Also: one training step (corrupt + forward with teacher forcing + backward + Adam) per batch.
 """
 
@@ -269,7 +276,8 @@ def main() -> None:
     report.details["scoring"] = rows
     if args.profile:
         report.details["profile"] = profile_rows(args, level, grids, device)
-    report.details["training"] = training_rows(plan, grids, device, sync)
+    train = tuple((c, p) for c, p in plan.train if c in args.configs)
+    report.details["training"] = training_rows(replace(plan, train=train), grids, device, sync)
     add_figures(report, rows, ceiling)
     report.finish(args.json)
 
