@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from crrn.nn.cells import tanh
+
 
 class STAttention(nn.Module):
     def __init__(self, hidden_channels: int, kernel_size: int) -> None:
@@ -19,4 +21,4 @@ class STAttention(nn.Module):
 
     def forward(self, e: torch.Tensor) -> torch.Tensor:
         # e: (B, Nc, h, w) -> A: (B, 1, h, w), broadcast over Nc where it is added or subtracted
-        return torch.tanh(self.conv(e))
+        return tanh(self.conv(e))

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from crrn.nn.cells import CellState, ConvLSTMCell, CSTMCell
+from crrn.nn.cells import CellState, ConvLSTMCell, CSTMCell, tanh
 
 
 def sig(v: float) -> float:
@@ -127,3 +127,16 @@ def test_peepholes_are_per_channel_learnable_parameters_with_gradients():
 def test_no_peephole_option_has_no_peephole_parameters():
     cell = ConvLSTMCell(2, 3, kernel_size=3, peephole=False)
     assert not any(n.startswith("v_") for n, _ in cell.named_parameters())
+
+
+def test_tanh_via_sigmoid_matches_tanh() -> None:
+    # 2 sigmoid(2x) - 1 = tanh(x); hand values tanh(0) = 0, tanh(1) = 0.761594..., tanh(-3) = -0.995055...
+    x = torch.tensor([0.0, 1.0, -3.0, 20.0, -20.0])
+    expected = torch.tensor([0.0, 0.7615941559557649, -0.9950547536867305, 1.0, -1.0])
+    assert torch.allclose(tanh(x), expected, atol=3e-7, rtol=0)
+    grid = torch.linspace(-12, 12, 100_001)
+    assert (tanh(grid) - torch.tanh(grid)).abs().max() < 3e-7
+    v = torch.tensor([0.5], requires_grad=True)  # d/dx tanh = 1 - tanh^2, through the sigmoid form
+    tanh(v).sum().backward()
+    assert v.grad is not None
+    assert abs(v.grad.item() - (1 - math.tanh(0.5) ** 2)) < 1e-6
