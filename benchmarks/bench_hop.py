@@ -2,8 +2,9 @@
 
     spi-crrn bench hop [--quick] [--json [OUT]] [--cost-only] [--pads 2000]
 
-1. Cost: per-board model time and FLOPs of two-pass scoring (the `cpu` config, 8 windows per forward
-   pass, the Scorer's own call: `Scorer.newest_scores`) for T = 5, 10, 20 at hop 1 and hop T. With hop 1
+1. Cost: per-board model time and FLOPs of two-pass scoring (the `cpu` config, 80 boards per forward
+   pass = 80 / T windows, the Scorer's own call: `Scorer.newest_scores`) for T = 5, 10, 20 at hop 1 and
+   hop T. With hop 1
    every board runs a window of T boards (the cost grows with T); with hop T every T boards share one
    window (flat in T). Figure: time per board at T = 20 over T = 5, hop T (target <= 1.15: flat).
 2. Detection (`crrn.experiments.hop_study`, skipped by --cost-only; quick ~15 min on 2 idle cores): one
@@ -27,32 +28,41 @@ import torch
 from _live import bench_bundle
 from _report import RESULTS, Figure, Report, add_common_args
 
+from crrn.nn.flops import FlopCounter
 from crrn.scoring import Scorer, windows_array
 from crrn.sim.fleet import FleetSpec, simulate_fleet
 
-WINDOWS = 8  # windows per forward pass
+FRAMES = 80  # boards per forward pass: 80 / T windows, so every T fills the same tensors (memory-bound
+# on this CPU: at a fixed window count a pass of T = 20 moves 4x the bytes of T = 5 through the caches)
 
 
 def cost(pads: int, repeats: int) -> dict[str, Any]:
     boards = [b for b, _ in simulate_fleet(FleetSpec(printers=1, pads=pads, boards_per_printer=40), seed=3)]
     out: dict[str, Any] = {}
     for T in (5, 10, 20):
+        windows = FRAMES // T
         bundle = bench_bundle(boards[:30], T=T, calibrate=False)
-        scorer = Scorer(bundle, device="cpu", max_batch=WINDOWS)
+        scorer = Scorer(bundle, device="cpu", max_batch=windows)
         (rid,) = bundle.recipes
         frames = windows_array(boards[:T], bundle.recipe(rid))  # (T, C, H, W)
-        x = np.repeat(frames[None], WINDOWS, axis=0)  # (B, T, C, H, W)
+        x = np.repeat(frames[None], windows, axis=0)  # (B, T, C, H, W)
         for hop in sorted({1, T}):
-            scorer.newest_scores(rid, x, hop)  # warm-up
-            started = time.perf_counter()
-            for _ in range(repeats):
+            with FlopCounter(scorer._model) as fc:
                 scorer.newest_scores(rid, x, hop)
-            seconds = (time.perf_counter() - started) / repeats
+            scorer.newest_scores(rid, x, hop)  # warm-up
+            times = []
+            for _ in range(repeats):  # best of `repeats`: the least disturbed call on a shared machine
+                started = time.perf_counter()
+                scorer.newest_scores(rid, x, hop)
+                times.append(time.perf_counter() - started)
+            seconds = min(times)
             out[f"T{T}_hop{hop}"] = {
                 "T": T,
                 "hop": hop,
-                "ms_per_board": 1000 * seconds / (WINDOWS * hop),
-                "boards_per_s": WINDOWS * hop / seconds,
+                "windows_per_pass": windows,
+                "ms_per_board": 1000 * seconds / (windows * hop),
+                "boards_per_s": windows * hop / seconds,
+                "gflop_per_board": fc.total / 1e9 / (windows * hop),
             }
             print(
                 f"T {T:2d} hop {hop:2d}: {out[f'T{T}_hop{hop}']['ms_per_board']:.2f} ms per board", flush=True
@@ -92,9 +102,19 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
     report = Report("hop", quick=args.quick)
-    c = cost(args.pads, 2 if args.quick else 5)
+    c = cost(args.pads, 3 if args.quick else 7)
     report.details["cost"] = c
     for hop_name, key in (("hop T", lambda T: f"T{T}_hop{T}"), ("hop 1", lambda T: f"T{T}_hop1")):
+        report.add(
+            Figure(
+                f"model GFLOP per board at T=20, {hop_name}, {args.pads} pads",
+                c[key(20)]["gflop_per_board"],
+                "GFLOP",
+                limit=c[key(5)]["gflop_per_board"],
+                limit_name="the same at T=5",
+                target="<= 1.15 of limit" if hop_name == "hop T" else "",
+            )
+        )
         report.add(
             Figure(
                 f"model ms per board at T=20, {hop_name}, {args.pads} pads",

@@ -11,6 +11,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -143,6 +144,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cal.add_argument("--input", required=True, help="normal boards (.jsonl or .parquet)")
     cal.add_argument("--output", default=None, help="write the recalibrated model here instead")
     cal.add_argument("--seed", type=int, default=0)
+    cal.add_argument(
+        "--hop",
+        type=int,
+        default=None,
+        help="score a window every HOP boards from now on (stored in the model; the limits are "
+        "calibrated for it). Default: keep the model's. HOP = T makes the model work per board flat in "
+        "T at a publish delay of up to HOP - 1 boards (docs/performance.md)",
+    )
     _add_rule_arguments(cal, "input's")
     cal.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     cal.set_defaults(func=_user_errors(_calibrate))
@@ -293,6 +302,12 @@ def _calibrate(args: argparse.Namespace) -> int:
     from crrn.model_training import recalibrate
 
     bundle = ModelBundle.load(args.model)
+    if args.hop is not None:
+        if not 1 <= args.hop <= bundle.window_length:
+            raise ValueError(
+                f"--hop {args.hop}: use 1..{bundle.window_length} (the model's window length T)"
+            )
+        bundle = replace(bundle, window_hop=args.hop)
     new = recalibrate(
         bundle,
         _read_boards(args.input),

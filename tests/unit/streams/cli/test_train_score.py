@@ -96,6 +96,26 @@ def test_calibrate_rewrites_thresholds(files: dict[str, Path]) -> None:
     assert ModelBundle.load(out).metrics["calibration"]["crrn"]["rule"] == "best_f1"
 
 
+def test_calibrate_hop_is_stored_and_checked(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = files["dir"] / "hop.pt"
+    argv = [
+        "calibrate",
+        "--model",
+        str(files["model"]),
+        "--input",
+        str(files["normal"]),
+        "--output",
+        str(out),
+    ]
+    T = ModelBundle.load(files["model"]).window_length
+    assert run([*argv, "--hop", str(T)]) == 0
+    assert ModelBundle.load(out).window_hop == T
+    assert run([*argv, "--hop", str(T + 1)]) == 2
+    assert f"--hop {T + 1}: use 1..{T}" in capsys.readouterr().err
+
+
 def test_the_two_threshold_rules_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(
