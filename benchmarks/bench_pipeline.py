@@ -179,8 +179,8 @@ def smeared(board: BoardInspection) -> BoardInspection:
 
 async def _latency_run(
     settings: Settings, worker: Worker, boards: list[BoardInspection], rate: float
-) -> tuple[dict[str, float], list[tuple[float, float]]]:
-    """(publish-to-alarm seconds per alarmed event id, [(t, worker RSS MB)] every 5 s)."""
+) -> tuple[dict[str, tuple[float, float]], list[tuple[float, float]]]:
+    """({alarmed event id: (sent at t, publish-to-alarm seconds)}, [(t, worker RSS MB)] every 5 s)."""
     sent: dict[str, float] = {}
     received: dict[str, float] = {}
     rss: list[tuple[float, float]] = []
@@ -218,7 +218,7 @@ async def _latency_run(
     finally:
         engine.dispose()
         await c.stop()
-    return {e: received[e] - sent[e] for e in received if e in sent}, rss
+    return {e: (sent[e] - started, received[e] - sent[e]) for e in received if e in sent}, rss
 
 
 def latency(settings: Settings, model: Path, boards: list[BoardInspection], rate: float) -> dict[str, Any]:
@@ -238,7 +238,8 @@ def latency(settings: Settings, model: Path, boards: list[BoardInspection], rate
         seconds = time.monotonic() - started
     finally:
         worker.stop()
-    steady_lat = np.array([v for e, v in lat.items() if e in steady])
+    series = sorted(v for e, v in lat.items() if e in steady)  # (sent at t, latency), in send order
+    steady_lat = np.array([v for _, v in series])
     if steady_lat.size == 0:
         raise SystemExit("no alarm arrived for a steady-state board; see the worker log")
     p50, p95, p99 = np.percentile(steady_lat, [50, 95, 99])
@@ -258,6 +259,7 @@ def latency(settings: Settings, model: Path, boards: list[BoardInspection], rate
         "rss_mb_half": next(m for t, m in rss if t >= 0.5 * rss[-1][0]),
         "rss_mb_end": rss[-1][1],
         "rss_mb_samples": rss,
+        "latency_series": [(round(t, 2), round(v, 3)) for t, v in series],
     }
 
 
