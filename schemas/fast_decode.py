@@ -221,6 +221,7 @@ def _in_bounds(table: np.ndarray, bounds: list[tuple[float, float, bool]]) -> bo
 
 def parse_decimals(body: bytes, n: int) -> np.ndarray | None:
     """(n,) float64 of n comma-separated JSON numbers (syntax already checked), or None if one is refused.
+    Read-only (a view of Arrow's result) unless a "-0" had to be set to 0.0.
 
     Arrow casts a string array to float64 with fast_float, which rounds correctly, so each value is
     the float Python's `float()` gives for the same text. The string array is built over the digits
@@ -239,10 +240,11 @@ def parse_decimals(body: bytes, n: int) -> np.ndarray | None:
         cast = pc.cast(text, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    values = np.array(cast.to_numpy(zero_copy_only=False), dtype=np.float64)  # (n,) writable copy
+    values = cast.to_numpy(zero_copy_only=False)  # (n,) float64 over Arrow's buffer: no copy, read-only
     negative_zero = np.flatnonzero((values == 0.0) & np.signbit(values))
-    if len(negative_zero):
-        integer = negative_zero[np.diff(offsets)[negative_zero] == 2]  # the token is "-0"
+    integer = negative_zero[np.diff(offsets)[negative_zero] == 2]  # the tokens "-0"
+    if len(integer):
+        values = values.copy()  # rare: the only case that needs a writable array
         values[integer] = 0.0
     return values
 
