@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from streams.db.engine import make_engine
 from streams.db.migrations import current_revision, downgrade, head_revision, upgrade
@@ -77,7 +77,7 @@ def test_every_revision_downgrades_one_step(empty_database) -> None:
         downgrade(url, "-1")
         seen.append(current_revision(url))
     assert seen[0] == head_revision()
-    assert seen == ["0007", "0006", "0005", "0004", "0003", "0002", "0001", None]
+    assert seen == ["0008", "0007", "0006", "0005", "0004", "0003", "0002", "0001", None]
     assert _schema(url) == (set(), set())
 
 
@@ -102,3 +102,21 @@ def test_0007_process_alarm_columns_and_view(fresh_database) -> None:
     added = {"alarm_type", "evidence", "evidence_boards", "evidence_limit"}
     assert added <= columns
     assert added <= view
+
+
+def test_0008_pad_array_columns_have_no_statistics(fresh_database) -> None:
+    engine = make_engine(fresh_database.admin)
+    query = text(
+        "SELECT c.relname, a.attname, a.attstattarget FROM pg_attribute a "
+        "JOIN pg_class c ON c.oid = a.attrelid "
+        "WHERE c.relname IN ('anomaly_maps', 'board_measurements') AND a.attnum > 0 AND NOT a.attisdropped"
+    )
+    try:
+        with engine.connect() as conn:
+            targets = {(t, col): target for t, col, target in conn.execute(query)}
+    finally:
+        engine.dispose()
+    arrays = {("anomaly_maps", "pad_ids"), ("anomaly_maps", "scores")}
+    arrays |= {("board_measurements", c) for c in ("volume_pct", "height_um", "area_pct")}
+    assert {k: targets[k] for k in arrays} == dict.fromkeys(arrays, 0)
+    assert targets[("anomaly_maps", "event_id")] in (-1, None)  # scalar columns keep the default
