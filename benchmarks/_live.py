@@ -82,14 +82,20 @@ def bench_bundle(
 class Worker:
     """One `spi-crrn worker` subprocess on `settings`' topics; its log in a temp dir."""
 
-    def __init__(self, settings: Settings, model_path: str | Path, *args: str) -> None:
+    def __init__(
+        self, settings: Settings, model_path: str | Path, *args: str, env: dict[str, str] | None = None
+    ) -> None:
         env = {
             **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "DATABASE_URL": settings.database_url,
+            "TOPIC_PARTITIONS": str(settings.topic_partitions),
             "TOPIC_INSPECTIONS": settings.topic_inspections,
             "TOPIC_ALARMS": settings.topic_alarms,
             "TOPIC_DEFECTS": settings.topic_defects,
             "TOPIC_DLQ": settings.topic_dlq,
             "WORKER_ID": settings.worker_id,
+            **(env or {}),
         }
         self.log_path = Path(tempfile.mkdtemp(prefix="bench-worker-")) / "worker.log"
         cmd = [
@@ -115,6 +121,9 @@ class Worker:
     def check_alive(self) -> None:
         if self.proc.poll() is not None:
             raise SystemExit(f"worker exited with {self.proc.returncode}; see {self.log_path}")
+
+    def log_tail(self, chars: int = 2000) -> str:
+        return self.log_text()[-chars:]
 
     def rss_mb(self) -> float:
         return rss_mb(self.proc.pid)

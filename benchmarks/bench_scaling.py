@@ -44,8 +44,6 @@ import asyncio
 import dataclasses
 import gc
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -59,6 +57,7 @@ from typing import Any
 import _report
 import numpy as np
 import torch
+from _live import Worker
 from _report import Figure, Report
 
 from crrn.anomaly_map import alarms
@@ -415,7 +414,7 @@ def live_window(pads: int, timeout_s: float) -> dict[str, Any]:
     with psycopg.connect(libpq_url(admin), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     engine = None
-    worker: subprocess.Popen[bytes] | None = None
+    worker: Worker | None = None
     tmp = Path(tempfile.mkdtemp(prefix="spi-crrn-bench-scaling-"))
     try:
         admin_db = make_engine(admin).url.set(database=name).render_as_string(hide_password=False)
@@ -435,24 +434,7 @@ def live_window(pads: int, timeout_s: float) -> dict[str, Any]:
         ensure_topics(s)
         boards = simulated_boards(pads, 4)
         model = untrained_bundle(boards[:2], 2).save(tmp / "model.pt")
-        env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap_servers,
-            "DATABASE_URL": s.database_url,
-            "TOPIC_INSPECTIONS": s.topic_inspections,
-            "TOPIC_ALARMS": s.topic_alarms,
-            "TOPIC_DEFECTS": s.topic_defects,
-            "TOPIC_DLQ": s.topic_dlq,
-            "TOPIC_PARTITIONS": "1",
-            "WORKER_ID": s.worker_id,
-            "METRICS_PORT": "0",
-        }
-        log_path = tmp / "worker.log"
-        cmd = [
-            sys.executable, "-c", "from streams.cli.main import main; main()",
-            "worker", "--model", str(model), "--threads", "2", "--device", "cpu",
-        ]  # fmt: skip
-        worker = subprocess.Popen(cmd, env=env, stdout=log_path.open("ab"), stderr=subprocess.STDOUT)
+        worker = Worker(s, model, "--threads", "2", "--device", "cpu", env={"METRICS_PORT": "0"})
         engine = db = make_engine(writer_db)
 
         def stored() -> set[str]:
@@ -462,16 +444,13 @@ def live_window(pads: int, timeout_s: float) -> dict[str, Any]:
         def wait(what: Callable[[], bool], label: str) -> float:
             t0 = time.monotonic()
             while not what():
-                if worker is not None and worker.poll() is not None:
-                    raise RuntimeError(f"worker exited ({worker.returncode}): {log_path.read_text()[-2000:]}")
+                worker.check_alive()
                 if time.monotonic() - t0 > timeout_s:
-                    raise TimeoutError(
-                        f"{label}: nothing after {timeout_s:.0f} s; {log_path.read_text()[-2000:]}"
-                    )
+                    raise TimeoutError(f"{label}: nothing after {timeout_s:.0f} s; {worker.log_tail()}")
                 time.sleep(0.05)
             return time.monotonic() - t0
 
-        wait(lambda: "partitions assigned: " in log_path.read_text(errors="replace"), "worker join")
+        worker.wait_assigned(timeout_s)
         asyncio.run(publish_boards(s, boards[:2]))  # warm-up: the first window scores both boards
         wait(lambda: len(stored()) >= 2, "first window")
         seconds = []
@@ -491,13 +470,8 @@ def live_window(pads: int, timeout_s: float) -> dict[str, Any]:
             "pad_alarm_rows": int(alarm_rows),
         }
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait(10)
+        if worker is not None:
+            worker.stop()
         if engine is not None:
             engine.dispose()
         with psycopg.connect(libpq_url(admin), autocommit=True) as conn:

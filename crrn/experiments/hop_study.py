@@ -40,12 +40,10 @@ def _exp1(hops: list[int], quick: bool, model_dir: Path) -> dict[str, Any]:
 
     s = replace(exp1.Exp1Settings.quick() if quick else exp1.Exp1Settings(), variants=("crrn",))
     train, test = exp1.simulate_boards(s)
-    path = model_dir / "exp1-crrn.pt"
-    if path.is_file():
-        bundle = ModelBundle.load(path)
-    else:
-        bundle = exp1.train_variants(s, train, model_dir)[0]["crrn"]
-        (model_dir / "crrn.pt").rename(path)
+    exp1_dir = model_dir / "exp1"  # train_variants saves exp1_dir/crrn.pt
+    exp1_dir.mkdir(parents=True, exist_ok=True)
+    path = exp1_dir / "crrn.pt"
+    bundle = ModelBundle.load(path) if path.is_file() else exp1.train_variants(s, train, exp1_dir)[0]["crrn"]
     opts = TrainOptions()
     held = [
         b
