@@ -57,7 +57,9 @@ from crrn.experiments.exp1_report import (
     table_markdown,
 )
 from crrn.model_file import ModelBundle, RecipeModel
+from crrn.sim.fleet import FleetSpec, build_printers, simulate_fleet
 from crrn.sim.injections import anomaly_mask
+from crrn.sim.oracle import ExpectedVolumeOracle
 from crrn.thresholds import DEFAULT_FALSE_ALARM_RATE, Thresholds
 from schemas.inspection import BoardInspection
 
@@ -65,6 +67,7 @@ log = logging.getLogger(__name__)
 
 VARIANTS = ("crrn", "crrn_noattn", "crae", "crae_noattn")
 BASELINES = ("statistical", "pad_zscore")
+CEILING = "ceiling"  # the simulator's ceiling (not a method a line could run): knows the expected volume
 
 
 @dataclass(frozen=True)
@@ -107,18 +110,27 @@ class Exp1Settings:
 
 
 # ---------------------------------------------------------------------- data
-def simulate_boards(s: Exp1Settings) -> tuple[list[BoardInspection], list[BoardInspection]]:
-    """(training boards, test base boards) of one printer and recipe, in print order."""
-    from crrn.sim.fleet import FleetSpec, simulate_fleet
-
-    spec = FleetSpec(
+def fleet_spec(s: Exp1Settings) -> FleetSpec:
+    """The one printer and recipe of the experiment."""
+    return FleetSpec(
         printers=1,
         pads=s.pads,
         boards_per_printer=s.train_boards + s.test_boards,
         cleaning_interval=s.cleaning_interval,
     )
-    boards = [b for b, _ in simulate_fleet(spec, seed=s.seed)]
+
+
+def simulate_boards(s: Exp1Settings) -> tuple[list[BoardInspection], list[BoardInspection]]:
+    """(training boards, test base boards) of one printer and recipe, in print order."""
+    boards = [b for b, _ in simulate_fleet(fleet_spec(s), seed=s.seed)]
     return boards[: s.train_boards], boards[s.train_boards :]
+
+
+def ceiling_oracle(s: Exp1Settings) -> ExpectedVolumeOracle:
+    """The simulator's ceiling for this printer (knows each print's expected volume; crrn/sim/oracle.py).
+    The printer's fixed parameters come from a fresh, identical build (same spec and seed)."""
+    (printer,) = build_printers(fleet_spec(s), seed=s.seed)
+    return ExpectedVolumeOracle.of(printer.process)
 
 
 def inject_boards(
@@ -266,6 +278,7 @@ def evaluate(
     (rid,) = {b.recipe_id for b in test}
     recipe = reference.recipe(rid)
     held = heldout_windows(reference, train, s)
+    oracle = ceiling_oracle(s)
     scorers: dict[str, tuple[ModelBundle, str]] = {v: (bundles[v], "crrn") for v in s.variants}
     scorers.update({m: (reference, m) for m in BASELINES})
     results: dict[str, Any] = {}
@@ -276,6 +289,7 @@ def evaluate(
     for mk, mu, volume_only in cases:
         thresholds = {name: calibrated_thresholds(b, m, held, mu, s) for name, (b, m) in scorers.items()}
         used[mk] = {name: t.to_dict() for name, t in thresholds.items()}
+        used[mk][CEILING] = oracle.thresholds().to_dict()
         for sign in SIGNS:
             for ratio in s.ratios:
                 rng = np.random.default_rng(
@@ -294,6 +308,11 @@ def evaluate(
                     curves.setdefault(mk, {}).setdefault(sign, {}).setdefault(rk, {})[name] = pr_points(
                         scores, labels, sign
                     )
+                scores = oracle.score_matrix(boards)  # (N, P)
+                t = oracle.thresholds()
+                limit = t.excessive if sign == "excessive" else t.insufficient
+                results[mk][sign][rk][CEILING] = evaluate_cell(scores, labels, sign, limit)
+                curves[mk][sign][rk][CEILING] = pr_points(scores, labels, sign)
                 log.info(
                     "mu %s %s Pa %s: %s",
                     mk,
@@ -316,7 +335,7 @@ def run(quick: bool, out_dir: Path, settings: Exp1Settings | None = None) -> dic
     bundles, training = train_variants(s, train, out_dir / "models")
     train_s = time.monotonic() - started
     results, curves, used = evaluate(s, bundles, train, test)
-    methods = [*s.variants, *BASELINES]
+    methods = [*s.variants, *BASELINES, CEILING]
 
     (out_dir / "table1.md").write_text(
         "# Experiment 1: F1 per method and anomaly ratio (calibrated threshold / best threshold)\n\n"

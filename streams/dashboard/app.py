@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -35,7 +35,7 @@ class DashboardOptions:
     refresh_s: int = 10
     boards: int = 6  # board maps on a printer page (at most queries.MAX_BOARDS)
     trend_boards: int = 100  # boards of a pad trend (at most queries.MAX_TREND_BOARDS)
-    process_share: float = 0.01  # pad alarm share of the last hour that is a process alarm
+    status_rule: queries.StatusRule = field(default_factory=queries.StatusRule)  # when not healthy
     recent_hours: float = 2.0  # the fine alarm-rate chart, from the boards
     bucket_minutes: int = 5
     hourly_days: float = 7.0  # the coarse alarm-rate chart, from the printer-hour aggregates
@@ -73,8 +73,8 @@ def create_app(engine: Engine, options: DashboardOptions | None = None) -> web.A
 
     async def index(request: web.Request) -> web.Response:
         now = datetime.now(UTC)
-        rows = await read(lambda c: queries.printers(c, now, o.process_share))
-        return html("Printers", render.overview(rows, now, o.process_share), "/")
+        rows = await read(lambda c: queries.printers(c, now, o.status_rule))
+        return html("Printers", render.overview(rows, now, o.status_rule), "/")
 
     async def printer(request: web.Request) -> web.Response:
         pid = request.match_info["printer"]

@@ -22,7 +22,7 @@ MAX_TREND_BOARDS = 1000  # points of one pad's trend
 MAX_DEFECT_ROWS = 500
 MAX_RATE_ROWS = 20_000  # (printer, bucket) rows of the alarm-rate charts
 
-Status = Literal["healthy", "process alarm", "defect"]
+Status = Literal["healthy", "board outliers", "process alarm", "defect"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class PrinterRow:
     boards_with_alarms: int
     pad_alarms: int
     pads_scored: int
+    process_alarms: int  # pad alarms of alarm_type 'process' (evidence over boards), last hour
     active_defects: tuple[str, ...]
     status: Status
 
@@ -48,15 +49,34 @@ class PrinterRow:
         return self.pad_alarms / self.pads_scored if self.pads_scored else 0.0
 
 
-def printer_status(active_defects: tuple[str, ...], pad_alarm_share: float, process_share: float) -> Status:
-    """A named defect wins; else a pad alarm share at or above `process_share` is a process alarm.
+@dataclass(frozen=True)
+class StatusRule:
+    """When a printer's last hour is not healthy (the dashboard's options; docs/dashboard.md).
 
-    Calibrated limits fire on about 0.2 % of a normal board's pads (both signs), so a share several times
-    that is a process that left its normal range, even before the classifier names a defect."""
+    The limits are calibrated so that about 1 % of a healthy printer's boards carry any alarm (the
+    board false-alarm target R). A share of boards with alarms at `outlier_board_share` (5 R) over at
+    least `min_boards` boards is not chance; a single process alarm is, by its calibration, rare on a
+    healthy printer, so one is enough."""
+
+    outlier_board_share: float = 0.05
+    min_boards: int = 20
+
+
+def printer_status(
+    active_defects: tuple[str, ...],
+    process_alarms: int,
+    boards: int,
+    boards_with_alarms: int,
+    rule: StatusRule,
+) -> Status:
+    """A named defect wins; then any process alarm; then a share of boards with (board-outlier) alarms
+    at or above the rule's share, over enough boards; else healthy."""
     if active_defects:
         return "defect"
-    if pad_alarm_share >= process_share:
+    if process_alarms > 0:
         return "process alarm"
+    if boards >= rule.min_boards and boards_with_alarms >= rule.outlier_board_share * boards:
+        return "board outliers"
     return "healthy"
 
 
@@ -69,6 +89,12 @@ _PRINTERS = text(
                coalesce(sum(n_pads) FILTER (WHERE status = 'scored'), 0) AS pads_scored
         FROM v_board_scores WHERE inspected_at >= :since AND inspected_at <= :now
         GROUP BY printer_id
+    ), process AS (
+        SELECT a.printer_id, count(*) AS process_alarms
+        FROM v_pad_alarms a
+        WHERE a.alarm_type = 'process' AND a.event_id IN (
+            SELECT event_id FROM v_board_scores WHERE inspected_at >= :since AND inspected_at <= :now)
+        GROUP BY a.printer_id
     ), latest_defect AS (
         SELECT DISTINCT ON (printer_id, defect) printer_id, defect, state
         FROM v_defects
@@ -79,33 +105,36 @@ _PRINTERS = text(
             WHERE b.printer_id = p.printer_id) AS last_board_at,
            coalesce(r.boards, 0) AS boards, coalesce(r.boards_with_alarms, 0) AS boards_with_alarms,
            coalesce(r.pad_alarms, 0) AS pad_alarms, coalesce(r.pads_scored, 0) AS pads_scored,
+           coalesce(k.process_alarms, 0) AS process_alarms,
            ARRAY(SELECT d.defect FROM latest_defect d WHERE d.printer_id = p.printer_id AND d.state = 'raised'
                  ORDER BY d.defect) AS active_defects
     FROM v_printers p LEFT JOIN recent r ON r.printer_id = p.printer_id
+         LEFT JOIN process k ON k.printer_id = p.printer_id
     ORDER BY p.printer_id
     LIMIT :limit
     """
 )
 
 
-def printers(conn: Connection, now: datetime, process_share: float) -> list[PrinterRow]:
+def printers(conn: Connection, now: datetime, rule: StatusRule) -> list[PrinterRow]:
     """Every printer (at most MAX_PRINTERS) with its last hour before `now`."""
     rows = conn.execute(_PRINTERS, {"since": now - timedelta(hours=1), "now": now, "limit": MAX_PRINTERS})
     out = []
     for r in rows:
         active = tuple(r.active_defects or ())
-        share = r.pad_alarms / r.pads_scored if r.pads_scored else 0.0
+        boards, with_alarms, process = int(r.boards), int(r.boards_with_alarms), int(r.process_alarms)
         out.append(
             PrinterRow(
                 r.printer_id,
                 r.line_id,
                 r.last_board_at,
-                int(r.boards),
-                int(r.boards_with_alarms),
+                boards,
+                with_alarms,
                 int(r.pad_alarms),
                 int(r.pads_scored),
+                process,
                 active,
-                printer_status(active, share, process_share),
+                printer_status(active, process, boards, with_alarms, rule),
             )
         )
     return out

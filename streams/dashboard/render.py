@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from streams.dashboard.queries import BoardMap, DefectRow, PadPoint, PrinterRow, RatePoint
+from streams.dashboard.queries import BoardMap, DefectRow, PadPoint, PrinterRow, RatePoint, StatusRule
 
 PALETTE = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
 _PALE = np.array([238.0, 238.0, 238.0])
@@ -51,30 +51,34 @@ def _pct(x: float) -> str:
 
 
 # ---------------------------------------------------------------------- (a) printers
-def overview(rows: Sequence[PrinterRow], now: datetime, process_share: float) -> str:
-    """The printers table: status, last hour's boards and alarm shares, active defects."""
+def overview(rows: Sequence[PrinterRow], now: datetime, rule: StatusRule) -> str:
+    """The printers table: status, last hour's boards, alarm shares and process alarms, active defects."""
     if not rows:
         return "<p class=empty>No printer has sent a board yet.</p>"
     body = []
     for r in rows:
         label = ", ".join(r.active_defects) if r.status == "defect" else r.status
-        cls = {"healthy": "ok", "process alarm": "warn", "defect": "bad"}[r.status]
+        cls = {"healthy": "ok", "board outliers": "warn", "process alarm": "warn", "defect": "bad"}[r.status]
         link = f"/printers/{quote(r.printer_id, safe='')}"
         body.append(
             f'<tr class="printer {cls}" data-printer="{escape(r.printer_id)}">'
             f'<td><a href="{link}">{escape(r.printer_id)}</a></td><td>{escape(r.line_id)}</td>'
             f'<td><span class="status {cls}">{escape(label)}</span></td>'
             f"<td class=num>{r.boards}</td><td class=num>{_pct(r.board_alarm_share)}</td>"
+            f"<td class=num>{r.process_alarms}</td>"
             f"<td class=num>{r.pad_alarms}</td><td class=num>{_pct(r.pad_alarm_share)}</td>"
             f"<td>{_time(r.last_board_at)}</td></tr>"
         )
     return (
         f"<p>Last hour: {_time(now - timedelta(hours=1))} to {_time(now)} UTC. "
         "Status: a named printer defect, else "
-        f"<i>process alarm</i> when at least {_pct(process_share)} of the scored pads alarmed, else "
+        "<i>process alarm</i> when any pad alarm is a process alarm (evidence over boards), else "
+        f"<i>board outliers</i> when at least {_pct(rule.outlier_board_share)} of at least "
+        f"{rule.min_boards} boards carried an alarm (the limits allow about 1 % on a healthy printer), else "
         "<i>healthy</i>.</p>"
         "<table class=printers><thead><tr><th>printer</th><th>line</th><th>status</th><th>boards (1 h)</th>"
-        "<th>boards with alarms</th><th>pad alarms</th><th>pad alarm share</th><th>last board</th></tr>"
+        "<th>boards with alarms</th><th>process alarms</th><th>pad alarms</th><th>pad alarm share</th>"
+        "<th>last board</th></tr>"
         f"</thead><tbody>{''.join(body)}</tbody></table>"
     )
 

@@ -72,7 +72,7 @@ def dashboard(fresh_database) -> Iterator[str]:
     f = fleet.simulate(NOW, printers=3, pads=PADS, boards=30)
     engine = make_engine(fresh_database.writer)
     try:
-        fleet.write(ResultWriter(engine), f, NOW)
+        fleet.write(ResultWriter(engine), f, NOW, process_printer="P02")
     finally:
         engine.dispose()
     port = pick_port(18080)  # or any free one
@@ -140,9 +140,11 @@ def _rgb(fill: str) -> tuple[int, int, int]:
 def test_overview_names_the_defective_printer(chromium: str, dashboard: str) -> None:
     page = _open(chromium, f"{dashboard}/", "overview")
     rows = {a["data-printer"]: a["class"] for a in page.find("tr", "printer")}
-    assert rows == {"P01": "printer ok", "P02": "printer ok", "P03": "printer bad"}
+    # P02's one process alarm (alarm_type 'process') makes it a process alarm; P01 stays healthy
+    assert rows == {"P01": "printer ok", "P02": "printer warn", "P03": "printer bad"}
     assert "squeegee_blade" in page.text
-    assert page.text.count("healthy") >= 2
+    assert "process alarm" in page.text
+    assert page.text.count("healthy") >= 2  # P01 and the status legend
 
 
 def test_board_maps_of_the_defective_printer(chromium: str, dashboard: str) -> None:

@@ -55,10 +55,15 @@ def simulate(
     return Fleet(out, sorted({b.printer_id for b in out}), defective, defect, pads)
 
 
-def write(writer: ResultWriter, fleet: Fleet, now: datetime, batch: int = 16) -> None:
-    """Score every board, then store the fleet in batches; the defective printer gets a raised defect."""
+def write(
+    writer: ResultWriter, fleet: Fleet, now: datetime, batch: int = 16, process_printer: str | None = None
+) -> None:
+    """Score every board, then store the fleet in batches; the defective printer gets a raised defect.
+    With `process_printer`, that printer's last board also carries one process alarm (evidence over
+    boards) on its first pad that is not a board outlier."""
     spec = FleetSpec(printers=len(fleet.printers), pads=fleet.pads)
     normal = {p.printer_id: (p.process.pad_mean, p.process.pad_std) for p in build_printers(spec, 11)}
+    last_of = {b.printer_id: b for b in fleet.boards}
     records = []
     alarms = []
     for i, b in enumerate(fleet.boards):
@@ -66,6 +71,21 @@ def write(writer: ResultWriter, fleet: Fleet, now: datetime, batch: int = 16) ->
         score = ((b.pads.volume_pct - mean) / std).astype(np.float32)  # (P,)
         code = np.where(score >= THRESHOLDS.excessive, 1, np.where(score <= THRESHOLDS.insufficient, -1, 0))
         s = BoardScores(b, score, code.astype(np.int8), MODEL, "pad_zscore", THRESHOLDS)
+        if b.printer_id == process_printer and b is last_of[b.printer_id]:
+            process = np.zeros(b.n_pads, np.int8)
+            process[int(np.flatnonzero(code == 0)[0])] = 1
+            s = BoardScores(
+                b,
+                score,
+                np.where(code != 0, code, process).astype(np.int8),
+                MODEL,
+                "pad_zscore",
+                THRESHOLDS,
+                process=process,
+                evidence=np.where(process != 0, 9.0, 0.0).astype(np.float32),
+                evidence_boards=np.where(process != 0, 6, 0).astype(np.int32),
+                evidence_limit=8.0,
+            )
         records.append(BoardRecord(b, SourceRef("spi.inspections", 0, i), "scored", s))
         msg = alarm_message(s)
         if msg is not None:

@@ -58,6 +58,18 @@ def test_quality_bar_and_ranking() -> None:
     assert not bad["mu2.5_beats_pad_zscore_everywhere"]
     assert bad["mu2.5_min_best_f1_margin_over_pad_zscore"] == pytest.approx(-0.03)
     assert [m for m, _ in ranking(_results(0.8, 0.9), ["crrn", "pad_zscore"])["5"]] == ["pad_zscore", "crrn"]
+    assert "mu2.5_within_0.03_of_ceiling" not in good  # results without the ceiling: not judged
+
+
+def test_quality_bar_gap_to_the_ceiling() -> None:
+    results = _results(0.90, 0.8)
+    for by_sign in results.values():
+        for by_ratio in by_sign.values():
+            by_ratio["10"] = {**by_ratio["10"], "ceiling": _cell(0.92, 0.92)}  # gap 0.02
+            by_ratio["50"] = {**by_ratio["50"], "ceiling": _cell(0.94, 0.94)}  # gap 0.04: the worst
+    bar = quality_bar(results)
+    assert bar["mu2.5_max_best_f1_gap_to_ceiling"] == pytest.approx(0.04)
+    assert not bar["mu2.5_within_0.03_of_ceiling"]
 
 
 def test_table_markdown_structure() -> None:
@@ -135,10 +147,16 @@ def test_smoke_run_writes_tables_and_figures(tmp_path: Path, rule: float | None)
         for by_ratio in by_sign.values():
             assert set(by_ratio) == {"10", "50"}
             for cells in by_ratio.values():
-                assert set(cells) == {"crrn", "crae_noattn", "statistical", "pad_zscore"}
+                assert set(cells) == {"crrn", "crae_noattn", "statistical", "pad_zscore", "ceiling"}
                 for c in cells.values():
                     assert 0.0 <= c["f1_calibrated"] <= c["f1_best"] + 1e-12 <= 1.0 + 1e-12
-    assert set(summary["quality_bar"]) >= {"mu5_calibrated_f1_ge_0.95", "mu2.5_beats_pad_zscore_everywhere"}
+    assert set(summary["quality_bar"]) >= {
+        "mu5_calibrated_f1_ge_0.95",
+        "mu2.5_beats_pad_zscore_everywhere",
+        "mu2.5_within_0.03_of_ceiling",
+    }
+    # the ceiling needs no training: at mu = 5 it separates the anomalies almost perfectly
+    assert min(table["5"][sg][r]["ceiling"]["f1_best"] for sg in table["5"] for r in ("10", "50")) > 0.95
     # control limits (the default rule) do not depend on the anomaly size: the same thresholds for every
     # mu; the best-F1 rule recalibrates for mu = 2.5
     used = summary["thresholds_used"]

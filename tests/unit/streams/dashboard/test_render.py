@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from streams.dashboard.queries import BoardMap, DefectRow, _alarm_codes, printer_status
+from streams.dashboard.queries import BoardMap, DefectRow, StatusRule, _alarm_codes, printer_status
 from streams.dashboard.render import (
     _axis_ticks,
     board_map_svg,
@@ -37,11 +37,20 @@ def test_individuals_limits_use_the_moving_range() -> None:
 
 
 @pytest.mark.parametrize(
-    ("defects", "share", "status"),
-    [(("clamp",), 0.0, "defect"), ((), 0.01, "process alarm"), ((), 0.0099, "healthy")],
+    ("defects", "process", "boards", "with_alarms", "status"),
+    [
+        (("clamp",), 3, 60, 60, "defect"),  # a named defect wins
+        ((), 1, 60, 1, "process alarm"),  # one process alarm is enough
+        ((), 0, 60, 3, "board outliers"),  # 3 / 60 = 5 %: at the share
+        ((), 0, 60, 2, "healthy"),  # 3.3 %: below it
+        ((), 0, 19, 19, "healthy"),  # too few boards to judge a share
+        ((), 0, 20, 1, "board outliers"),  # 1 / 20 = 5 % over the minimum of boards
+    ],
 )
-def test_printer_status(defects: tuple[str, ...], share: float, status: str) -> None:
-    assert printer_status(defects, share, 0.01) == status
+def test_printer_status(
+    defects: tuple[str, ...], process: int, boards: int, with_alarms: int, status: str
+) -> None:
+    assert printer_status(defects, process, boards, with_alarms, StatusRule(0.05, 20)) == status
 
 
 def test_alarm_codes_by_pad_id() -> None:
