@@ -279,6 +279,7 @@ def evaluate(
     recipe = reference.recipe(rid)
     held = heldout_windows(reference, train, s)
     oracle = ceiling_oracle(s)
+    oracle_limits = oracle.thresholds()
     scorers: dict[str, tuple[ModelBundle, str]] = {v: (bundles[v], "crrn") for v in s.variants}
     scorers.update({m: (reference, m) for m in BASELINES})
     results: dict[str, Any] = {}
@@ -289,7 +290,7 @@ def evaluate(
     for mk, mu, volume_only in cases:
         thresholds = {name: calibrated_thresholds(b, m, held, mu, s) for name, (b, m) in scorers.items()}
         used[mk] = {name: t.to_dict() for name, t in thresholds.items()}
-        used[mk][CEILING] = oracle.thresholds().to_dict()
+        used[mk][CEILING] = oracle_limits.to_dict()
         for sign in SIGNS:
             for ratio in s.ratios:
                 rng = np.random.default_rng(
@@ -309,8 +310,7 @@ def evaluate(
                         scores, labels, sign
                     )
                 scores = oracle.score_matrix(boards)  # (N, P)
-                t = oracle.thresholds()
-                limit = t.excessive if sign == "excessive" else t.insufficient
+                limit = oracle_limits.excessive if sign == "excessive" else oracle_limits.insufficient
                 results[mk][sign][rk][CEILING] = evaluate_cell(scores, labels, sign, limit)
                 curves[mk][sign][rk][CEILING] = pr_points(scores, labels, sign)
                 log.info(

@@ -141,8 +141,8 @@ def quality_bar(
         ]
         out["mu2.5_min_best_f1_margin_over_" + yardstick] = min(margins)
         out["mu2.5_beats_" + yardstick + "_everywhere"] = bool(min(margins) > 0)
-        if all(ceiling in c for s in results["2.5"].values() for c in s.values()):
-            cells = [c for s in results["2.5"].values() for c in s.values()]
+        cells = [c for s in results["2.5"].values() for c in s.values()]
+        if all(ceiling in c for c in cells):
             gaps = [c[ceiling].f1_best - c[model].f1_best for c in cells]
             out["mu2.5_max_best_f1_gap_to_" + ceiling] = max(gaps)
             out["mu2.5_within_0.03_of_" + ceiling] = bool(max(gaps) <= 0.03)

@@ -12,8 +12,8 @@ divides by the exact std of the random part:
 (the spatial field's variance is spatial_sd^2 exactly: 2M cos/sin modes of variance spatial_sd^2 / M each,
 cos^2 + sin^2 = 1). This is everything temporal context can tell about a pad (the issue 16 yardstick: "a
 scorer that knows each print's true expected value"). It does not use the height channel, nor the
-neighbours that share the board, spatial and package terms, so a model that reads those could beat it; on
-Experiment 1's injections no network here does.
+neighbours that share the board, spatial and package terms, so a model that reads those can beat it: on
+Experiment 1's injections, which shift height with volume, the CRRN does (docs/experiments.md).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from crrn.layout import PadGrid
 from crrn.sim.printer import PrinterProcess
 from schemas.inspection import BoardInspection
 from schemas.messages import Thresholds
@@ -40,11 +41,11 @@ class ExpectedVolumeOracle:
     drift: np.ndarray  # (K,) drift per cleaning phase
     residual_sd: np.ndarray  # (P,)
     phase0: int
-    pad_ids: np.ndarray  # (P,) the recipe's pad ids, to put any board's pads in this order
+    layout: PadGrid  # the recipe's pads in this order: maps any board's pad order onto it
 
     @classmethod
     def of(cls, process: PrinterProcess) -> ExpectedVolumeOracle:
-        c = process.config
+        c, r = process.config, process.recipe
         random_var = c.board_sd**2 + c.spatial_sd**2 + c.package_sd**2 + c.noise_sd**2
         return cls(
             pad_mean=process.pad_mean,
@@ -53,21 +54,8 @@ class ExpectedVolumeOracle:
             drift=process.drift,
             residual_sd=process.sigma * np.sqrt(random_var),
             phase0=process.phase0,
-            pad_ids=np.asarray(process.recipe.pad_id),
+            layout=PadGrid.fit(r.name, r.pad_id, r.x_mm, r.y_mm),
         )
-
-    def pad_positions(self, pad_ids: np.ndarray, board_id: str) -> np.ndarray:
-        """(P,) the recipe position of each of a board's pads (vectorized: one sort, one search)."""
-        if pad_ids.shape == self.pad_ids.shape and np.array_equal(pad_ids, self.pad_ids):
-            return np.arange(len(pad_ids))
-        order = np.argsort(self.pad_ids)
-        at = np.minimum(np.searchsorted(self.pad_ids, pad_ids, sorter=order), len(order) - 1)
-        k = order[at]
-        unknown = self.pad_ids[k] != pad_ids
-        if unknown.any():
-            pad = str(pad_ids[unknown][0])
-            raise ValueError(f"board {board_id}: pad {pad!r} is not in the oracle's recipe")
-        return k
 
     def expected_volume(self, print_index: int) -> np.ndarray:
         """(P,) the mean volume of every pad on print `print_index` (forward on odd indices)."""
@@ -77,9 +65,11 @@ class ExpectedVolumeOracle:
 
     def score(self, board: BoardInspection) -> np.ndarray:
         """(P,) signed z of the board's volumes, in the board's own pad order."""
-        k = self.pad_positions(np.asarray(board.pads.pad_id), board.board_id)
-        expected = self.expected_volume(board.print_index)[k]
-        return (np.asarray(board.pads.volume_pct, dtype=np.float64) - expected) / self.residual_sd[k]
+        idx = self.layout.for_board(board)  # (P,) board.pads.<field>[idx] is in the recipe's order
+        volume = np.asarray(board.pads.volume_pct, dtype=np.float64)[idx]
+        out = np.empty_like(volume)
+        out[idx] = (volume - self.expected_volume(board.print_index)) / self.residual_sd
+        return out
 
     def score_matrix(self, boards: list[BoardInspection]) -> np.ndarray:
         """(N, P) scores of boards that share one pad order."""

@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from crrn.layout import PadGrid
 from crrn.sim.fleet import FleetSpec, build_printers, simulate_fleet
 from crrn.sim.oracle import ORACLE_LIMIT, ExpectedVolumeOracle
 
@@ -19,7 +20,7 @@ def _hand_oracle() -> ExpectedVolumeOracle:
         drift=np.array([0.6, -0.6]),
         residual_sd=np.array([2.0, 1.0]),
         phase0=1,
-        pad_ids=np.array(["A", "B"]),
+        layout=PadGrid.fit("R", np.array(["A", "B"]), np.array([0.0, 1.0]), np.array([0.0, 0.0])),
     )
 
 
@@ -40,7 +41,7 @@ def test_score_follows_the_board_pad_order_and_rejects_unknown_pads() -> None:
     pads = replace(board.pads, **{f: getattr(board.pads, f)[flip] for f in ("pad_id", "volume_pct")})
     np.testing.assert_allclose(oracle.score(replace(board, pads=pads)), straight[flip])
     renamed = replace(board.pads, pad_id=np.array(["nope", *board.pads.pad_id[1:]]))
-    with pytest.raises(ValueError, match="'nope' is not in the oracle's recipe"):
+    with pytest.raises(ValueError, match=r"pad ids unknown to the layout of recipe R01, e.g. \['nope'\]"):
         oracle.score(replace(board, pads=renamed))
 
 
