@@ -70,6 +70,22 @@ def test_quality_bar_gap_to_the_ceiling() -> None:
     bar = quality_bar(results)
     assert bar["mu2.5_max_best_f1_gap_to_ceiling"] == pytest.approx(0.04)
     assert not bar["mu2.5_within_0.03_of_ceiling"]
+    assert "mu2.5_volume_only_max_best_f1_gap_to_ceiling" not in bar  # no "2.5v" results: not judged
+
+
+def test_quality_bar_volume_only_mu_2_5_is_judged_apart() -> None:
+    results = _results(0.90, 0.8)
+    by_ratio = {
+        "10": {"crrn": _cell(0.85, 0.85), "pad_zscore": _cell(0.86, 0.86), "ceiling": _cell(0.86, 0.86)},
+        "50": {"crrn": _cell(0.90, 0.90), "pad_zscore": _cell(0.70, 0.70), "ceiling": _cell(0.91, 0.91)},
+    }
+    results["2.5v"] = {s: by_ratio for s in ("excessive", "insufficient")}
+    bar = quality_bar(results)
+    assert bar["mu2.5_volume_only_max_best_f1_gap_to_ceiling"] == pytest.approx(0.01)
+    assert bar["mu2.5_volume_only_within_0.03_of_ceiling"]
+    assert bar["mu2.5_volume_only_min_best_f1_margin_over_pad_zscore"] == pytest.approx(-0.01)
+    assert not bar["mu2.5_volume_only_beats_pad_zscore_everywhere"]
+    assert bar["mu2.5_beats_pad_zscore_everywhere"]  # the both-channel cells are judged on their own
 
 
 def test_table_markdown_structure() -> None:
@@ -135,11 +151,12 @@ def test_smoke_run_writes_tables_and_figures(tmp_path: Path, rule: float | None)
         "fig8_pr_mu5.png",
         "fig8_pr_mu2.5.png",
         "fig8_pr_mu5v.png",
+        "fig8_pr_mu2.5v.png",
     ):
         assert (tmp_path / name).stat().st_size > 0, name
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["crae_noattn.pt", "crrn.pt"]
     table = json.loads((tmp_path / "table1.json").read_text())
-    assert set(table) == {"5", "2.5", "5v"}
+    assert set(table) == {"5", "2.5", "5v", "2.5v"}
     assert "mu5_volume_only_min_calibrated_f1" in summary["quality_bar"]
     assert "(excessive, volume_pct only)" in (tmp_path / "table1.md").read_text()
     for by_sign in table.values():
@@ -161,5 +178,6 @@ def test_smoke_run_writes_tables_and_figures(tmp_path: Path, rule: float | None)
     # mu; the best-F1 rule recalibrates for mu = 2.5
     used = summary["thresholds_used"]
     assert used["5"] == used["5v"]
+    assert used["2.5"] == used["2.5v"]  # the volume-only cells use the thresholds of the same |mu|
     assert (used["2.5"] == used["5"]) is (rule is not None)
     assert (tmp_path / "fig8_pr_mu5.png").read_bytes()[:4] == b"\x89PNG"
