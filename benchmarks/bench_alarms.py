@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from crrn.board_scores import ALARM_TYPE_OUTLIER, ALARM_TYPE_PROCESS
+from crrn.board_scores import ALARM_TYPE_OUTLIER, ALARM_TYPE_PROCESS, BoardScores
 from crrn.model_training import TrainOptions, train_bundle
 from crrn.normalization import VOLUME_CHANNEL
 from crrn.scoring import Scorer, score_boards
@@ -37,6 +37,14 @@ from schemas.inspection import BoardInspection
 
 ONSET = 150
 SHIFT = 2.5
+
+
+def cluster_only(s: BoardScores) -> bool:
+    """A pad alarmed as a member of a cluster outlier that the single-pad limits did not call."""
+    if s.cluster is None:
+        return False
+    single = (s.score >= s.thresholds.excessive) | (s.score <= s.thresholds.insufficient)
+    return bool(((s.cluster != 0) & ~single).any())
 
 
 def main() -> None:
@@ -93,11 +101,13 @@ def main() -> None:
         res: dict[str, Any] = {
             "thresholds": bundle.thresholds[method].to_dict(),
             "process_limit": bundle.evidence[method].limit,
+            "cluster_limits": None if (c := bundle.evidence[method].cluster) is None else c.to_dict(),
             "boards": len(scored),
             "clean_boards": len(clean),
             "clean_share_any": share([s.n_alarms > 0 for s in clean]),
             "clean_share_outlier": share([bool((s.alarm_type == ALARM_TYPE_OUTLIER).any()) for s in clean]),
             "clean_share_process": share([bool((s.alarm_type == ALARM_TYPE_PROCESS).any()) for s in clean]),
+            "clean_share_cluster": share([cluster_only(s) for s in clean]),
             "clean_share_any_per_printer": {
                 p: share([s.n_alarms > 0 for s in clean if s.printer_id == p]) for p in ("P04", "P05")
             },

@@ -28,7 +28,8 @@ class BoardScores:
     The board itself is carried (not copies of its fields): its identity (event, printer, print index...)
     and pad arrays travel unchanged from the validator through scoring to the stored rows and messages.
 
-    `alarm` is THE per-pad decision: board outliers (`outlier`, score beyond `thresholds`) united with
+    `alarm` is THE per-pad decision: board outliers (`outlier`: score beyond `thresholds`, or a member of a
+    cluster outlier, `cluster`) united with
     process alarms (`process`, filled in by crrn.evidence.EvidenceTracker; zeros until it ran). On a pad
     that is both, the board outlier's sign counts."""
 
@@ -42,11 +43,16 @@ class BoardScores:
     evidence: np.ndarray | None = None  # (P,) float32 signed CUSUM (+S+ or -S-, standardized units)
     evidence_boards: np.ndarray | None = None  # (P,) int32 boards of evidence (run length of that side)
     evidence_limit: float | None = None  # the process limit h the evidence is compared with
+    cluster: np.ndarray | None = None  # (P,) int8 cluster-outlier codes (crrn/clusters.py); None: not run
 
     @property
     def outlier(self) -> np.ndarray:
-        """(P,) int8 board-outlier codes: the thresholds on this board's scores alone."""
-        return alarms(self.score, self.thresholds)
+        """(P,) int8 board-outlier codes, from this board alone: a single pad beyond the thresholds, else
+        a pad of a cluster outlier (a single pad's sign wins)."""
+        single = alarms(self.score, self.thresholds)
+        if self.cluster is None:
+            return single
+        return np.where(single != 0, single, self.cluster).astype(np.int8)
 
     @property
     def alarm_type(self) -> np.ndarray:

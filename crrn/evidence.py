@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from crrn.anomaly_map import ALARM_EXCESSIVE, ALARM_INSUFFICIENT, alarms
+from crrn.clusters import ClusterRule, calibrate_clusters, nearest_pads, neighbours_needed
 from crrn.layout import PadGrid
 from crrn.thresholds import tail_limit
 
@@ -110,8 +111,9 @@ class ResidualScale:
 
 @dataclass(frozen=True, eq=False)
 class EvidenceModel:
-    """One method's process-alarm rule: limit h, reference k, cap, clip c and the residual scale per
-    recipe."""
+    """One method's rules on the standardized residual z: the process alarm (limit h, reference k, cap,
+    clip c), the residual scale per recipe, and the cluster-outlier rule (crrn/clusters.py; None in
+    files calibrated before it existed: no cluster outliers)."""
 
     limit: float
     recipes: dict[str, ResidualScale]
@@ -119,6 +121,7 @@ class EvidenceModel:
     cap: float = 0.0  # 0: CAP_FACTOR x limit
     clip: float = DEFAULT_CLIP
     details: dict[str, Any] = field(default_factory=dict)
+    cluster: ClusterRule | None = None
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.limit) and self.limit > 0):
@@ -140,6 +143,7 @@ class EvidenceModel:
             "clip": float(self.clip),
             "recipes": {rid: r.to_dict() for rid, r in sorted(self.recipes.items())},
             "details": self.details,
+            **({"cluster": self.cluster.to_dict()} if self.cluster is not None else {}),
         }
 
     @classmethod
@@ -151,6 +155,7 @@ class EvidenceModel:
             clip=float(d["clip"]),
             recipes={str(rid): ResidualScale.from_dict(r) for rid, r in d["recipes"].items()},
             details=dict(d.get("details", {})),
+            cluster=ClusterRule.from_dict(d["cluster"]) if d.get("cluster") is not None else None,
         )
 
 
@@ -228,6 +233,9 @@ def calibrate_evidence(
     clip: float = DEFAULT_CLIP,
     bootstrap_boards: int = DEFAULT_BOOTSTRAP_BOARDS,
     seed: int = 0,
+    *,
+    cluster_rate: float | None = None,
+    layouts: Mapping[str, PadGrid] | None = None,
 ) -> EvidenceModel:
     """The process-alarm rule from held-out normal sequences [(recipe_id, (N, P) canonical scores)].
 
@@ -244,7 +252,13 @@ def calibrate_evidence(
     fired on 3.1 % of a long run of iid Gaussian boards instead of 0.5 % (135 held-out boards: a
     center error of about 0.1 std per pad, and a CUSUM's tail is very sensitive to its drift).
     `bootstrap_boards=0`: the sequences themselves, from S = 0, standardized in-sample.
+
+    `cluster_rate` (with the recipes' `layouts`): also the cluster-outlier rule (crrn/clusters.py) at
+    that share of boards per sign, from the same standardized held-out boards (cross-fitted too, each
+    board once, no bootstrap: it is a one-board statistic).
     """
+    if cluster_rate is not None and layouts is None:
+        raise ValueError("evidence calibration: cluster_rate needs the recipes' layouts")
     by_recipe: dict[str, list[np.ndarray]] = {}
     for rid, s in sequences:
         if len(s):
@@ -255,10 +269,12 @@ def calibrate_evidence(
     total = sum(len(s) for ss in by_recipe.values() for s in ss)
     rng = np.random.default_rng(seed)
     extremes = []
+    standardized: list[tuple[str, np.ndarray]] = []  # (recipe, (N, P) z) for the cluster rule
     for rid, ss in sorted(by_recipe.items()):
         if bootstrap_boards <= 0:
             for s in ss:
                 z = recipes[rid].standardize(s, clip)
+                standardized.append((rid, z))
                 extremes.append(board_maxima(z, np.arange(len(s)), reference))
             continue
         halves = [(s[: len(s) // 2], s[len(s) // 2 :]) for s in ss if len(s) >= 4]
@@ -272,6 +288,7 @@ def calibrate_evidence(
         else:
             parts = [recipes[rid].standardize(s, clip) for s in ss]
         z = np.concatenate(parts)  # (N, P)
+        standardized.append((rid, z))
         lengths = [len(p) for p in parts]
         n = max(1, round(bootstrap_boards * sum(lengths) / total))  # recipes share the run by boards
         index = bootstrap_index(lengths, n + BOOTSTRAP_BURN_IN, BOOTSTRAP_BLOCK, rng)
@@ -281,12 +298,18 @@ def calibrate_evidence(
     )
     # never below one k: a limit that noise crosses in one board is no accumulation at all
     limit = max(found.limit, reference, 1e-3)
+    cluster = None
+    if cluster_rate is not None and layouts is not None:
+        width = neighbours_needed()
+        neighbours = {rid: nearest_pads(layouts[rid], width) for rid in by_recipe}
+        cluster = calibrate_clusters(standardized, neighbours, cluster_rate)
     return EvidenceModel(
         limit=limit,
         recipes=recipes,
         reference=reference,
         clip=clip,
         details={**found.to_dict(), "n_sequences": len(sequences), "bootstrap_boards": bootstrap_boards},
+        cluster=cluster,
     )
 
 
@@ -307,10 +330,12 @@ class EvidenceTracker:
     """Per-printer process-alarm state of one method. Not thread-safe: one caller per printer at a time.
 
     `__call__(scores)` takes ONE printer's newly scored boards in print_index order and returns them with
-    the process alarms filled in (`BoardScores.process`, `evidence`, `evidence_boards`, `evidence_limit`)
-    and `alarm` = the union of board outliers and process alarms (a board outlier's sign wins on a pad
-    that is both). A board whose print_index is not newer than the last one fed (a replay) is returned
-    as scored and does not touch the state, so a redelivered batch never counts twice.
+    the process alarms filled in (`BoardScores.process`, `evidence`, `evidence_boards`, `evidence_limit`),
+    the cluster outliers where the model has the rule (`BoardScores.cluster`, crrn/clusters.py), and
+    `alarm` = the union of board outliers (single pads, then clusters) and process alarms (a board
+    outlier's sign wins on a pad that is both). A board whose print_index is not newer than the last one
+    fed (a replay) gets its one-board alarms (cluster outliers included) and does not touch the process
+    state, so a redelivered batch never counts twice.
     """
 
     def __init__(
@@ -321,6 +346,7 @@ class EvidenceTracker:
         self.model_version = model_version
         self.method = method
         self._printers: dict[str, _PrinterEvidence] = {}
+        self._nearest: dict[str, np.ndarray] = {}  # recipe -> (P, K) nearest pads (cluster rule)
 
     # ------------------------------------------------------------------ state
     def export_state(self, printer_id: str) -> dict[str, Any] | None:
@@ -395,24 +421,38 @@ class EvidenceTracker:
             )
         return [self._board(s) for s in scores]
 
+    def _neighbours(self, recipe_id: str, layout: PadGrid) -> np.ndarray:
+        """(P, K) nearest pads of a recipe for the cluster rule, computed once per recipe."""
+        if recipe_id not in self._nearest:
+            rule = self.model.cluster
+            self._nearest[recipe_id] = nearest_pads(layout, rule.width if rule else neighbours_needed())
+        return self._nearest[recipe_id]
+
     def _board(self, s: BoardScores) -> BoardScores:
         layout = self.layouts.get(s.recipe_id)
         scale = self.model.recipes.get(s.recipe_id)
         if layout is None or scale is None:
             return s
+        m = self.model
+        order = layout.for_board(s.board)  # canonical pad i is the board's pad order[i]
+        z = scale.standardize(s.score[order], m.clip)  # (P,) canonical
+        p = layout.n_pads
+        cluster = None
+        if m.cluster is not None:  # a one-board rule: decided for a replayed board too
+            cluster = np.zeros(p, dtype=np.int8)
+            cluster[order] = m.cluster.codes(z, self._neighbours(s.recipe_id, layout))
+        pad_outlier = alarms(s.score, s.thresholds)
+        outlier = pad_outlier if cluster is None else np.where(pad_outlier != 0, pad_outlier, cluster)
         st = self._printers.get(s.printer_id)
         if st is not None and st.recipe_id == s.recipe_id and s.print_index <= st.last_print_index:
-            return s  # a replay of a board already counted
-        p = layout.n_pads
+            # a replay of a board already counted: no process evidence, the one-board rules only
+            return dataclasses.replace(s, alarm=outlier.astype(np.int8), cluster=cluster)
         if st is None or st.recipe_id != s.recipe_id or st.pos.size != p:  # new printer or recipe change
             zeros = np.zeros(p, dtype=np.float32)
             st = _PrinterEvidence(
                 s.recipe_id, -1, zeros, zeros.copy(), np.zeros(p, np.int32), np.zeros(p, np.int32)
             )
             self._printers[s.printer_id] = st
-        order = layout.for_board(s.board)  # canonical pad i is the board's pad order[i]
-        z = scale.standardize(s.score[order], self.model.clip)  # (P,) canonical
-        m = self.model
         st.pos, st.neg = cusum_step(st.pos, st.neg, z, m.reference, m.cap)
         st.run_pos = np.where(st.pos > 0, st.run_pos + 1, 0).astype(np.int32)
         st.run_neg = np.where(st.neg > 0, st.run_neg + 1, 0).astype(np.int32)
@@ -428,7 +468,6 @@ class EvidenceTracker:
             ALARM_EXCESSIVE,
             np.where(~up & (st.neg > m.limit), ALARM_INSUFFICIENT, 0),
         )
-        outlier = alarms(s.score, s.thresholds)
         return dataclasses.replace(
             s,
             alarm=np.where(outlier != 0, outlier, process).astype(np.int8),
@@ -436,4 +475,5 @@ class EvidenceTracker:
             evidence=evidence,
             evidence_boards=boards,
             evidence_limit=float(m.limit),
+            cluster=cluster,
         )

@@ -49,6 +49,7 @@ from crrn.thresholds import (
     board_outlier_limits,
     calibrate_sets,
     split_board_rate,
+    split_outlier_rate,
 )
 from schemas.inspection import BoardInspection
 
@@ -308,6 +309,7 @@ def calibrate_bundle(
         raise ValueError("calibration: no held-out window; give more normal boards per printer")
     used = effective_rule(rule, false_alarm_rate)
     r_outlier, r_process = split_board_rate(board_false_alarm_rate)
+    r_single, r_cluster = split_outlier_rate(r_outlier)
     if not segments:
         raise ValueError("calibration: no held-out boards for the board-level limits")
     thresholds: dict[str, Thresholds] = {}
@@ -329,7 +331,7 @@ def calibrate_bundle(
         )
         per_segment = heldout_board_scores(bundle, scorer, segments, max_boards)
         board_thr, board_report = board_outlier_limits(
-            [b.score for seq in per_segment for b in seq], r_outlier
+            [b.score for seq in per_segment for b in seq], r_single
         )
         sequences = [
             (
@@ -338,7 +340,10 @@ def calibrate_bundle(
             )
             for seq in per_segment
         ]
-        evidence[method] = calibrate_evidence(sequences, r_process)
+        layouts = {rid: r.layout for rid, r in bundle.recipes.items()}
+        evidence[method] = calibrate_evidence(
+            sequences, r_process, cluster_rate=r_cluster / 2.0 if r_cluster > 0 else None, layouts=layouts
+        )  # cluster limits: r_cluster per board, half per sign (none while CLUSTER_SHARE is 0)
         thresholds[method] = board_thr if used == "board" else result.thresholds
         report[method] = {
             **result.to_dict(),
@@ -348,6 +353,9 @@ def calibrate_bundle(
             else result.details["rule"],
             "board_false_alarm_rate": board_false_alarm_rate,
             "outlier_board_rate": r_outlier,
+            "single_pad_board_rate": r_single,
+            "cluster_board_rate": r_cluster,
+            "cluster_limits": None if (rule_c := evidence[method].cluster) is None else rule_c.to_dict(),
             "process_board_rate": r_process,
             "board_rule_thresholds": board_thr.to_dict(),
             "board_rule_tails": board_report,

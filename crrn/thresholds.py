@@ -9,15 +9,18 @@ F1 is measured on), the same way for the CRRN and every baseline.
   pads is a board outlier (this module) or a process alarm (crrn/evidence.py), so P(any) <= R_outlier +
   R_process; `split_board_rate` gives each kind half (`OUTLIER_SHARE`): process alarms are the ones a
   line cannot get any other way, and board outliers still catch a smear or a skip on one board. Within
-  the outlier half each sign gets half again: the excessive threshold is the limit that R/4 of the
-  held-out boards' MAXIMUM score exceeds, the insufficient one minus that of the maximum of -score
-  (`board_outlier_limits`); the process limit is the limit that R/2 of the boards' maximum evidence
-  statistic exceeds. The held-out boards are scored exactly as the stream scores them (one window of T
-  boards of context each), since a board's score depends on its place in the window.
+  the outlier half, single pads and clusters of neighbouring pads (crrn/clusters.py) share it
+  (`split_outlier_rate`, `CLUSTER_SHARE`, off by default: all to single pads), and each sign gets half:
+  the excessive threshold is the limit that R/4 of the held-out boards' MAXIMUM score exceeds, the
+  insufficient one minus that of the maximum of -score (`board_outlier_limits`), and the cluster limits
+  likewise on the cluster statistic when it has a share; the process
+  limit is the limit that R/2 of the boards' maximum evidence statistic exceeds. The held-out boards
+  are scored exactly as the stream scores them (one window of T boards of context each), since a
+  board's score depends on its place in the window.
   Boards needed (`boards_needed`, `tail_limit`): an empirical (1 - r) quantile is used when at least
   MIN_TAIL_BOARDS = 10 boards lie beyond it, i.e. n >= 10 / r boards: at R = 1 % that is 4,000 held-out
-  boards for each outlier sign (r = 0.25 %) and 2,000 for the process limit (r = 0.5 %). With fewer
-  boards (the normal case: 15 % of the training boards are held out) the per-board extremes are
+  boards for each outlier sign (r = 0.25 %) and 2,000 for the process limit (r = 0.5 %). With
+  fewer boards (the normal case: 15 % of the training boards are held out) the per-board extremes are
   modelled by a Gumbel law fitted to their quartiles, and a warning says so (`tail_limit` says why not
   a generalized Pareto tail over the top exceedances, `fit_tail`, which is computed and reported
   beside it: real sporadic defects among the normal boards are those exceedances); below
@@ -274,6 +277,10 @@ DEFAULT_BOARD_FALSE_ALARM_RATE = 0.01
 # Share of the board budget R given to board outliers; the rest goes to process alarms (crrn/evidence.py).
 # Any alarm on a board is the union of the two kinds, so P(any) <= R_outlier + R_process = R.
 OUTLIER_SHARE = 0.5
+# Share of the board outliers' budget given to cluster outliers (a few neighbouring pads moved together on
+# one board, crrn/clusters.py); the rest goes to single pads. 0 (off) until the rule's realized false-alarm
+# rate and detection are measured (docs/alarms.md); 0.5 would give R/8 per sign to each at R = 1 %.
+CLUSTER_SHARE = 0.0
 # The empirical quantile is used when at least this many held-out boards lie beyond it; with fewer, the
 # tail of the per-board extremes is modelled (generalized Pareto over the top exceedances).
 MIN_TAIL_BOARDS = 10
@@ -292,6 +299,12 @@ GPD_SHAPE_BOUNDS = (0.0, 0.5)
 def boards_needed(tail_rate: float) -> int:
     """Held-out boards for an empirical limit at `tail_rate`: MIN_TAIL_BOARDS of them beyond it."""
     return math.ceil(MIN_TAIL_BOARDS / tail_rate)
+
+
+def split_outlier_rate(rate: float) -> tuple[float, float]:
+    """The board outliers' share of R -> (single pads, clusters): `CLUSTER_SHARE` of it to cluster outliers
+    (crrn/clusters.py); each then gives half to each sign."""
+    return (1.0 - CLUSTER_SHARE) * rate, CLUSTER_SHARE * rate
 
 
 def split_board_rate(rate: float) -> tuple[float, float]:

@@ -119,8 +119,9 @@ class Thresholds:
 @dataclass(frozen=True)
 class AlarmedPad:
     """One alarmed pad. The last four fields are optional on the wire (absent = not known, as from a
-    producer before issue 16): `alarm_type` "board_outlier" (score beyond the thresholds on this board)
-    or "process" (evidence over boards beyond its limit; a pad that is both is a board outlier),
+    producer before issue 16): `alarm_type` "board_outlier" (score beyond the thresholds on this board, or
+    a member of a cluster of neighbouring pads moved together on it, crrn/clusters.py) or "process"
+    (evidence over boards beyond its limit; a pad that is both is a board outlier),
     `evidence` the signed process statistic (+ excessive side, - insufficient side, standardized units),
     `evidence_boards` the boards it has accumulated over, and `evidence_limit` its limit (> 0)."""
 
@@ -207,6 +208,7 @@ class PadAlarm:
         evidence: np.ndarray | None = None,
         evidence_boards: np.ndarray | None = None,
         evidence_limit: float | None = None,
+        outlier: np.ndarray | None = None,
     ) -> PadAlarm | None:
         """The alarm of a board given its signed per-pad scores `(P,)`; None when no pad passes.
 
@@ -215,6 +217,9 @@ class PadAlarm:
         `process` (P,) int8 process-alarm codes (crrn.scoring.BoardScores.process), when given, mark each
         alarmed pad's `alarm_type` (board_outlier where the score passes the thresholds, else process);
         `evidence` (P,) float, `evidence_boards` (P,) int and `evidence_limit` fill the evidence fields.
+        `outlier` (P,) int8 board-outlier codes (crrn.board_scores.BoardScores.outlier: single pads and
+        cluster members), when given, decide `board_outlier` instead of the thresholds alone: a member of
+        a cluster outlier may score inside them.
         """
         if alarm is not None:
             excessive, insufficient = alarm > 0, alarm < 0  # (P,) bool each
@@ -229,8 +234,11 @@ class PadAlarm:
         n = hit.size
         types: list[Any] = [None] * n
         if process is not None:
-            outlier = (scores[hit] >= thresholds.excessive) | (scores[hit] <= thresholds.insufficient)
-            types = np.where(outlier, "board_outlier", "process").tolist()
+            if outlier is not None:
+                is_outlier = np.asarray(outlier)[hit] != 0
+            else:
+                is_outlier = (scores[hit] >= thresholds.excessive) | (scores[hit] <= thresholds.insufficient)
+            types = np.where(is_outlier, "board_outlier", "process").tolist()
         ev: list[Any] = [None] * n if evidence is None else np.asarray(evidence)[hit].astype(float).tolist()
         ev_boards: list[Any] = (
             [None] * n if evidence_boards is None else np.asarray(evidence_boards)[hit].astype(int).tolist()

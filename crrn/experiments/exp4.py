@@ -12,7 +12,8 @@ Protocol (all simulated, seeded; nothing here was used to choose a default):
 3. Every run is scored with `crrn.scoring.score_boards` and each method's deployed limits from the model
    file; the alarms are the final `BoardScores.alarm` (what `spi-crrn score` writes). Methods: every
    entry of `crrn.model_file.METHODS` the model has thresholds for (so a new baseline joins by itself),
-   plus `crrn_denoising_only` (the ablation model's network).
+   plus `crrn_denoising_only` (the ablation model's network) and `crrn_no_cluster` (the main CRRN with
+   its cluster-outlier rule removed, crrn/clusters.py).
 
 Per family and method: pad F1 (precision, recall) over all boards of the run, with truth from the family
 (sign of the effect where it is >= TRUTH_LEVEL pad std; weaker-moved pads and the simulator's natural
@@ -42,6 +43,7 @@ from schemas.inspection import BoardInspection
 log = logging.getLogger(__name__)
 
 ABLATION = "crrn_denoising_only"
+NO_CLUSTER = "crrn_no_cluster"  # the main model without its cluster-outlier rule (crrn/clusters.py)
 
 
 @dataclass(frozen=True)
@@ -147,11 +149,17 @@ def family_metrics(alarm: np.ndarray, labels: np.ndarray, care: np.ndarray, onse
     }
 
 
+def without_clusters(bundle: ModelBundle) -> ModelBundle:
+    """The same model with no cluster-outlier rule: single-pad limits and process alarms unchanged."""
+    return replace(bundle, evidence={m: replace(e, cluster=None) for m, e in bundle.evidence.items()})
+
+
 def methods_of(bundles: dict[str, ModelBundle]) -> list[tuple[str, ModelBundle, str]]:
-    """(row name, model, scoring method): every known method of the main model, then the ablation."""
+    """(row name, model, scoring method): every known method of the main model, then the ablations: the
+    paper's denoising-only training, and the main CRRN without cluster outliers (what that rule adds)."""
     main = bundles["crrn"]
     rows = [(m, main, m) for m in METHODS if m in main.thresholds]
-    return [*rows, (ABLATION, bundles[ABLATION], "crrn")]
+    return [*rows, (ABLATION, bundles[ABLATION], "crrn"), (NO_CLUSTER, without_clusters(main), "crrn")]
 
 
 def _fmt(v: Any) -> str:

@@ -77,7 +77,7 @@ def alarm_message(scores: BoardScores) -> PadAlarm | None:
     return PadAlarm.for_board(
         s.board, s.score, s.thresholds, s.model_version, s.alarm,
         process=s.process, evidence=s.evidence, evidence_boards=s.evidence_boards,
-        evidence_limit=s.evidence_limit,
+        evidence_limit=s.evidence_limit, outlier=s.outlier if s.cluster is not None else None,
     )  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from crrn.experiments import exp4
-from crrn.experiments.exp4 import ABLATION, Exp4Settings, family_metrics
+from crrn.experiments.exp4 import ABLATION, NO_CLUSTER, Exp4Settings, family_metrics
 from crrn.model_file import METHODS
 from crrn.sim.families import FAMILIES
 
@@ -38,7 +38,7 @@ def test_tiny_run_reports_every_family_and_method(tmp_path: Path) -> None:
     )
     exp4.run(quick=True, out_dir=tmp_path, settings=settings)
     result = json.loads((tmp_path / "experiment4.json").read_text())
-    rows = [m for m in METHODS if m in result["thresholds"]] + [ABLATION]
+    rows = [m for m in METHODS if m in result["thresholds"]] + [ABLATION, NO_CLUSTER]
     assert result["methods"] == rows
     assert "pad_zscore" in rows
     assert set(result["families"]) == set(FAMILIES)
