@@ -406,4 +406,3 @@ def _place(cu: np.ndarray, cv: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]
     if radius > 0:
         max_disp = int(np.maximum(np.abs(row - r0), np.abs(col - c0)).max())
     return row, col, max_disp
-

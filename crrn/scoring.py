@@ -37,6 +37,7 @@ from schemas.inspection import BoardInspection
 
 log = logging.getLogger(__name__)
 
+
 def windows_array(boards: Sequence[BoardInspection], recipe: RecipeModel) -> np.ndarray:
     """Normalized grids of consecutive boards: (N, C, H, W) float32 (for a window N = T)."""
     layout, norm = recipe.layout, recipe.normalizer

@@ -63,6 +63,7 @@ from schemas.reference_decode import (
 
 DEFAULT_LIMITS = Limits()  # the documented contract of v1 (frozen, shared)
 
+
 def parse_inspection(
     raw: bytes | bytearray | memoryview | str | dict[str, Any], limits: Limits = DEFAULT_LIMITS
 ) -> BoardInspection:
@@ -77,8 +78,6 @@ def parse_inspection(
         if board is not None:
             return board
     return parse_reference(raw, limits)
-
-
 
 
 def validate_lines(
