@@ -11,9 +11,10 @@ normal scores, |z| <= 4) and compares a small window with the ring around it:
 
 N_k(j) is pad j and its k - 1 nearest pads, R_k(j) the next m = `RING_FACTOR` x k nearest. For
 independent z it is N(0, 1); an 8-pad cluster at +3 std with a quiet ring gives 3 / sqrt(1/8 + 1/16)
-= 6.9. c+(j) = max over the window sizes k of c_k(j), c-(j) = min. Pad j is a cluster outlier on the
-excessive side when c+(j) >= the excessive limit AND z_j >= `MEMBER_LEVEL` (the pad itself moved: a
-quiet pad beside a smear is not called), and likewise on the insufficient side.
+= 6.9. c+(j) = max over the window sizes k of c_k(j), c-(j) = min. A window whose c_k passes the
+excessive limit is a cluster, and each pad in it with z >= `MEMBER_LEVEL` is a cluster outlier on the
+excessive side (the pad itself moved: a quiet pad beside a smear is not called); likewise on the
+insufficient side.
 
 Why a contrast and not the plain window sum: residuals are not independent in space. The board's level
 and the smooth spatial field of a print are shared by neighbours and only partly reconstructed, so
@@ -89,14 +90,14 @@ def nearest_pads(layout: PadGrid, k: int) -> np.ndarray:
     return out
 
 
-def cluster_scores(
+def window_contrasts(
     z: np.ndarray,
     neighbours: np.ndarray,
     sizes: Sequence[int] = CLUSTER_SIZES,
     ring_factor: int = RING_FACTOR,
-) -> tuple[np.ndarray, np.ndarray]:
-    """z (..., P) standardized residuals, neighbours (P, K) from `nearest_pads` -> (c+, c-), each
-    (..., P) float32: the largest and the smallest local contrast c_k over the window sizes k.
+) -> dict[int, np.ndarray]:
+    """z (..., P) standardized residuals, neighbours (P, K) from `nearest_pads` -> {k: (..., P) float32
+    c_k}, the local contrast of the window of pad j's k nearest pads (itself first), per window size k.
 
     c_k(j) = (mean z over N_k(j) - mean z over the ring) / sqrt(1/k + 1/m), the ring being the next
     m = ring_factor x k nearest pads (fewer where K is smaller; no ring at all: sum / sqrt(k))."""
@@ -112,17 +113,28 @@ def cluster_scores(
     for b in sorted(set(ks) | set(outer.values())):  # sums over the b nearest pads, each pad added once
         prefix[b] = prefix[done] + g[..., done:b].sum(axis=-1)
         done = b
-    hi = lo = prefix[0]
-    for n, k in enumerate(ks):
+    out: dict[int, np.ndarray] = {}
+    for k in ks:
         m = outer[k] - k
         if m > 0:
             ring_mean = (prefix[outer[k]] - prefix[k]) / np.float32(m)
-            c = (prefix[k] / np.float32(k) - ring_mean) / np.float32(math.sqrt(1.0 / k + 1.0 / m))
+            out[k] = (prefix[k] / np.float32(k) - ring_mean) / np.float32(math.sqrt(1.0 / k + 1.0 / m))
         else:
-            c = prefix[k] / np.float32(math.sqrt(k))
-        hi = c if n == 0 else np.maximum(hi, c)
-        lo = c if n == 0 else np.minimum(lo, c)
-    return hi, lo
+            out[k] = prefix[k] / np.float32(math.sqrt(k))
+    return out
+
+
+def cluster_scores(
+    z: np.ndarray,
+    neighbours: np.ndarray,
+    sizes: Sequence[int] = CLUSTER_SIZES,
+    ring_factor: int = RING_FACTOR,
+) -> tuple[np.ndarray, np.ndarray]:
+    """z (..., P), neighbours (P, K) -> (c+, c-), each (..., P) float32: the largest and the smallest
+    local contrast c_k over the window sizes k (`window_contrasts`). A board's maximum of c+ is what
+    the limits are calibrated on."""
+    c = list(window_contrasts(z, neighbours, sizes, ring_factor).values())
+    return np.maximum.reduce(c), np.minimum.reduce(c)
 
 
 def neighbours_needed(sizes: Sequence[int] = CLUSTER_SIZES, ring_factor: int = RING_FACTOR) -> int:
@@ -160,11 +172,22 @@ class ClusterRule:
         return neighbours_needed(self.sizes, self.ring_factor)
 
     def codes(self, z: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
-        """(P,) standardized residuals of one board -> (P,) int8 cluster-outlier codes (+1 / -1 / 0)."""
-        hi, lo = cluster_scores(z, neighbours, self.sizes, self.ring_factor)
+        """(P,) standardized residuals of one board -> (P,) int8 cluster-outlier codes (+1 / -1 / 0).
+
+        A window whose contrast passes a limit is the cluster: every pad IN it that moved by at least
+        the member level on that side is called, not only the pad the window is centred on (the edge
+        pads of a smear have windows half outside it). A board gets codes only where some window
+        passes, and the limits are calibrated on exactly that (the board maximum of the contrast, no
+        member condition), so the board-level rate stays within the calibrated one."""
+        z = np.asarray(z, dtype=np.float32)
+        hit_hi = np.zeros(z.shape, dtype=bool)
+        hit_lo = np.zeros(z.shape, dtype=bool)
+        for k, c in window_contrasts(z, neighbours, self.sizes, self.ring_factor).items():
+            hit_hi[neighbours[c >= self.excessive, :k]] = True
+            hit_lo[neighbours[c <= self.insufficient, :k]] = True
         out = np.zeros(z.shape, dtype=np.int8)
-        out[(hi >= self.excessive) & (z >= self.member_level)] = ALARM_EXCESSIVE
-        out[(lo <= self.insufficient) & (z <= -self.member_level)] = ALARM_INSUFFICIENT
+        out[hit_hi & (z >= self.member_level)] = ALARM_EXCESSIVE
+        out[hit_lo & (z <= -self.member_level) & (out == 0)] = ALARM_INSUFFICIENT
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,8 @@ from crrn.thresholds import tail_limit
 if TYPE_CHECKING:
     from crrn.board_scores import BoardScores
 
+log = logging.getLogger(__name__)
+
 EVIDENCE_STATE_FORMAT = "spi-crrn.evidence.v1"
 DEFAULT_REFERENCE = 1.0  # k: half the smallest persistent shift (2 pad std) to raise quickly
 DEFAULT_CLIP = 4.0  # c: |z| is winsorized here, so one board adds at most c - k to the evidence
@@ -70,6 +73,11 @@ MAD_TO_STD = 1.4826  # std of a normal variable per unit of median absolute devi
 # A pad whose held-out scores barely move (a reconstruction that copies its input) would make any noise
 # look like evidence: its scale is at least this share of the median pad's scale.
 SCALE_FLOOR_SHARE = 0.2
+# Held-out boards below which the process limit is inflated by the per-pad center error, not by the
+# printer: on independent Gaussian residuals (848 pads, cross-fitted bootstrap, R/2 = 0.5 %) the limit
+# was 20.1 from 44 boards, 9.3 from 135, 6.8 from 400 and 6.4 from 1,200 (true limits for those centers
+# 16.2, 8.3, 6.6, 6.0): a warning below this many says to calibrate on more normal boards.
+RECOMMENDED_PROCESS_BOARDS = 400
 
 
 @dataclass(frozen=True, eq=False)
@@ -267,6 +275,14 @@ def calibrate_evidence(
         raise ValueError("evidence calibration: no held-out board")
     recipes = {rid: ResidualScale.fit(np.concatenate(ss)) for rid, ss in by_recipe.items()}
     total = sum(len(s) for ss in by_recipe.values() for s in ss)
+    if total < RECOMMENDED_PROCESS_BOARDS:
+        log.warning(
+            "process-alarm limit from %d held-out normal boards (< %d): the per-pad center error of so "
+            "few boards inflates the limit (slower process alarms, docs/alarms.md); calibrate on more "
+            "normal boards (spi-crrn calibrate --model MODEL --input NORMAL_BOARDS)",
+            total,
+            RECOMMENDED_PROCESS_BOARDS,
+        )
     rng = np.random.default_rng(seed)
     extremes = []
     standardized: list[tuple[str, np.ndarray]] = []  # (recipe, (N, P) z) for the cluster rule

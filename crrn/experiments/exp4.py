@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from crrn.diagnosis.runs import SimulatedRun, simulate_runs
+from crrn.experiments.ablations import without_clusters
 from crrn.model_file import METHODS, ModelBundle
 from crrn.scoring import Scorer, score_boards
 from crrn.sim.families import FAMILIES, FamilyEffect, FamilySpec, apply_family, component_of, family_effect
@@ -149,17 +150,17 @@ def family_metrics(alarm: np.ndarray, labels: np.ndarray, care: np.ndarray, onse
     }
 
 
-def without_clusters(bundle: ModelBundle) -> ModelBundle:
-    """The same model with no cluster-outlier rule: single-pad limits and process alarms unchanged."""
-    return replace(bundle, evidence={m: replace(e, cluster=None) for m, e in bundle.evidence.items()})
-
-
 def methods_of(bundles: dict[str, ModelBundle]) -> list[tuple[str, ModelBundle, str]]:
     """(row name, model, scoring method): every known method of the main model, then the ablations: the
-    paper's denoising-only training, and the main CRRN without cluster outliers (what that rule adds)."""
+    paper's denoising-only training, and the main CRRN without cluster outliers (what that rule adds,
+    crrn/experiments/ablations.py)."""
     main = bundles["crrn"]
     rows = [(m, main, m) for m in METHODS if m in main.thresholds]
-    return [*rows, (ABLATION, bundles[ABLATION], "crrn"), (NO_CLUSTER, without_clusters(main), "crrn")]
+    return [
+        *rows,
+        (ABLATION, bundles[ABLATION], "crrn"),
+        (NO_CLUSTER, without_clusters(main), "crrn"),
+    ]
 
 
 def _fmt(v: Any) -> str:

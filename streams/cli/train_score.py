@@ -270,7 +270,7 @@ def _add_rule_arguments(parser: argparse.ArgumentParser, boards: str) -> None:
         help=f"share of a healthy printer's boards that may carry any alarm (default "
         f"{DEFAULT_BOARD_FALSE_ALARM_RATE:g}), split half to board outliers, half to process alarms; "
         f"limits from the per-board extremes of the {boards} normal boards (a Gumbel tail fitted to "
-        "their quartiles where fewer than 10/(R/4) boards, with a warning)",
+        "their quartiles where fewer than 10/(R/8) boards, with a warning)",
     )
     rule = group.add_mutually_exclusive_group()
     rule.add_argument(
@@ -304,9 +304,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     bundle = ModelBundle.load(args.model)
     if args.hop is not None:
         if not 1 <= args.hop <= bundle.window_length:
-            raise ValueError(
-                f"--hop {args.hop}: use 1..{bundle.window_length} (the model's window length T)"
-            )
+            raise ValueError(f"--hop {args.hop}: use 1..{bundle.window_length} (the model's window length T)")
         bundle = replace(bundle, window_hop=args.hop)
     new = recalibrate(
         bundle,

@@ -129,6 +129,11 @@ def test_calibration_holds_its_rate_on_fresh_healthy_boards() -> None:
         assert 0.012 < side.mean() < 0.03  # asked 0.02 per sign (binomial sd 0.0022)
     # a maximum over 900 correlated windows, well above one N(0, 1) window's 2.05
     assert 3.3 < rule.excessive < 4.5
+    # whole windows are called, yet a board carries codes only where the calibrated statistic passed
+    called = np.array([(rule.codes(z, nn) != 0).any() for z in fresh[:1000]])
+    passed = (hi.max(axis=1) >= rule.excessive) | (lo.min(axis=1) <= rule.insufficient)
+    assert called.any()
+    assert not (called & ~passed[:1000]).any()
 
 
 def test_a_single_huge_pad_is_no_cluster() -> None:
@@ -174,19 +179,18 @@ def test_tracker_calls_a_cluster_inside_the_single_pad_limits(board_factory: Mak
     hit = {str(p) for p in board.pads.pad_id[out.alarm != 0]}
     # 12 pads: window of 4, ring of the other 8, divisor sqrt(1/4 + 1/8) = 0.6124. pad004's window
     # {4, 1, 3, 5} mean 3, ring 3 / 8 (pad011) -> 4.29 >= 4; pad001's {1, 0, 2, 4} mean 1.5, ring 9 / 8
-    # -> 0.61, pad003 and pad005 likewise; the lone pad011's {11, 8, 10, 7} 0.75 - 1.5 < 0: no cluster
-    assert hit == {"pad004"}
+    # -> 0.61, pad003 and pad005 likewise; the lone pad011's {11, 8, 10, 7} 0.75 - 1.5 < 0: no cluster.
+    # pad004's window passes, so every pad in it that moved by >= 1 is called: the whole plus
+    assert hit == {"pad001", "pad003", "pad004", "pad005"}
     i = int(np.flatnonzero(board.pads.pad_id == "pad004")[0])
     assert out.alarm_type[i] == ALARM_TYPE_OUTLIER
     assert out.process is not None
     assert out.process[i] == 0
     assert out.outlier[i] == 1
     assert score[i] < th.excessive
-    msg = PadAlarm.for_board(
-        board, out.score, th, "v1", out.alarm, process=out.process, outlier=out.outlier
-    )
+    msg = PadAlarm.for_board(board, out.score, th, "v1", out.alarm, process=out.process, outlier=out.outlier)
     assert msg is not None
-    assert [p.alarm_type for p in msg.pads] == ["board_outlier"]
+    assert [p.alarm_type for p in msg.pads] == ["board_outlier"] * 4
     (again,) = tracker([scored])  # a replay: no process evidence, the cluster alarm still stands
     assert again.process is None
     assert int(again.alarm[i]) == 1

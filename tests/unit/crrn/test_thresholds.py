@@ -22,6 +22,7 @@ from crrn.thresholds import (
     inject,
     pr_curve,
     split_board_rate,
+    split_outlier_rate,
     tail_limit,
 )
 from schemas.errors import InvalidEvent
@@ -181,7 +182,8 @@ def test_false_alarm_limits_by_hand() -> None:
 
 def test_board_rate_split_and_boards_needed() -> None:
     assert split_board_rate(0.01) == (0.005, 0.005)
-    assert boards_needed(0.0025) == 4000  # R = 1 %: a quarter per sign and kind, 10 boards beyond it
+    assert boards_needed(0.00125) == 8000  # R = 1 %: an eighth per sign and kind, 10 boards beyond it
+    assert split_outlier_rate(0.005) == (0.0025, 0.0025)  # single pads and clusters share the outliers' R/2
     with pytest.raises(ValueError, match="board_false_alarm_rate"):
         split_board_rate(0.6)
 

@@ -29,7 +29,9 @@ def test_smoke_run_reports_every_rule_and_the_bar_from_its_numbers(tmp_path: Pat
     import torch
 
     torch.set_num_threads(1)
-    settings = Exp2Settings(normal_boards=80, crrn_minutes=0.3, boards_per_run=24, figure_steps=(0.9,))
+    settings = Exp2Settings(
+        normal_boards=80, crrn_minutes=0.3, boards_per_run=24, figure_steps=(0.9,), calibration_boards=30
+    )
     exp2.run(quick=True, out_dir=tmp_path, settings=settings)
     result = json.loads((tmp_path / "experiment2.json").read_text())
     assert set(result["summary"]) == {*exp2.defect_cases(settings)}
@@ -38,10 +40,15 @@ def test_smoke_run_reports_every_rule_and_the_bar_from_its_numbers(tmp_path: Pat
         for m in by_method.values():
             for key in ("recall_at_f_ge_0.5", "recall_at_f_ge_0.5_equal_fa", "recall_at_f_ge_0.5_best_f1"):
                 assert 0.0 <= m[key] <= 1.0, key
-            assert 0.0 <= m["false_alarm_rate_normal_run"] <= 1.0
+            assert 0.0 <= m["false_alarm_rate_normal_run"] <= m["boards_with_alarm_normal_run"] <= 1.0
+        for suffix in ("no_cluster",):  # the rule ablations, CRRN only
+            assert 0.0 <= by_method["crrn"][f"recall_at_f_ge_0.5_{suffix}"] <= 1.0
+            assert 0.0 <= by_method["crrn"][f"false_alarm_rate_normal_run_{suffix}"] <= 1.0
         crrn = by_method["crrn"]["recall_at_f_ge_0.5"]
         expected = crrn >= 0.9 and all(crrn > by_method[m]["recall_at_f_ge_0.5"] for m in METHODS[1:])
         assert result["quality_bar_met"][case] is expected
+    # every method recalibrated on the 30 new normal boards of each of the 2 training printers
+    assert result["calibration_heldout_boards"] == {m: 60 for m in result["process_limits"]}
     calibration = result["thresholds"]["crrn"]
     assert calibration["excessive"] > 0 > calibration["insufficient"]
     assert (tmp_path / "fig12_recall.png").read_bytes()[:4] == b"\x89PNG"
