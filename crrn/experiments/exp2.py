@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,14 +158,25 @@ def recall_per_board(run: SimulatedRun, alarms: np.ndarray, name: str) -> tuple[
     return recall, false_alarm
 
 
-def method_scores(run: SimulatedRun, bundle: ModelBundle, method: str) -> tuple[np.ndarray, np.ndarray]:
+def method_scores(
+    run: SimulatedRun, bundle: ModelBundle, method: str, variants: Sequence[ModelBundle] = ()
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """(N, P) scores and (N, P) deployed alarm codes of every board, in the board's own pad order (equal to
-    the recipe's for sims). The alarms are `BoardScores.alarm` of `score_boards`, what the worker and
-    `spi-crrn score` raise: board outliers and process alarms (evidence over the printer's boards)."""
+    the recipe's for sims), and the (N, P) codes under each of `variants` (the same network and limits
+    with another alarm rule, crrn/experiments/ablations.py). The alarms are `BoardScores.alarm` of
+    `score_boards`, what the worker and `spi-crrn score` raise: board outliers and process alarms
+    (evidence over the printer's boards). The network runs once; each rule set replays its tracker over
+    the same scores (one printer's boards, in print order)."""
     scorer = Scorer(bundle, device="cpu", method=method)
-    by_id = {s.event_id: s for s in score_boards(run.boards, scorer, bundle.window_length, bundle.window_hop)}
-    scored = [by_id[b.event_id] for b in run.boards]
-    return np.stack([s.score for s in scored]), np.stack([s.alarm for s in scored])
+    raw = list(score_boards(run.boards, scorer, bundle.window_length, bundle.window_hop, tracker=None))
+    order = {b.event_id: i for i, b in enumerate(run.boards)}
+    raw.sort(key=lambda s: order[s.event_id])
+
+    def codes(rules: ModelBundle) -> np.ndarray:
+        track = rules.evidence_tracker(method)
+        return np.stack([s.alarm for s in (raw if track is None else track(raw))])
+
+    return np.stack([s.score for s in raw]), codes(bundle), [codes(v) for v in variants]
 
 
 def reconstruction_panels(
@@ -268,10 +280,11 @@ def run(quick: bool, out_dir: Path, settings: Exp2Settings | None = None) -> dic
         curves[case] = {"f": f.tolist(), "recall": {}, "false_alarm_rate": {}}
         summary[case] = {}
         for method in METHODS:
-            scores, deployed = method_scores(run_, bundle, method)
+            variants = [ablate(bundle) for ablate in ABLATIONS.values()] if method == "crrn" else []
+            scores, deployed, v_deployed = method_scores(run_, bundle, method, variants)
             recall, false_alarm = recall_per_board(run_, deployed, name)
             outliers, _ = recall_per_board(run_, alarms(scores, bundle.thresholds_for(method)), name)
-            normal_scores, normal_deployed = method_scores(normal[case], bundle, method)
+            normal_scores, normal_deployed, v_normal = method_scores(normal[case], bundle, method, variants)
             normal_alarm = normal_deployed != 0
             equal = false_alarm_limits(normal_scores, rate)
             recall_eq, _ = recall_per_board(run_, alarms(scores, equal), name)
@@ -294,17 +307,14 @@ def run(quick: bool, out_dir: Path, settings: Exp2Settings | None = None) -> dic
                 "false_alarm_rate_best_f1": float(false_alarm_f1.mean()),
                 "best_f1_thresholds": paper.to_dict(),
             }  # fmt: skip
-            if method == "crrn":  # what each alarm rule adds: the same model with it taken out
-                for suffix, ablate in ABLATIONS.items():
-                    variant = ablate(bundle)
-                    _, v_deployed = method_scores(run_, variant, method)
-                    v_recall, _ = recall_per_board(run_, v_deployed, name)
-                    v_strong = float(np.nanmean(v_recall[strong])) if strong.any() else None
-                    _, v_normal = method_scores(normal[case], variant, method)
-                    summary[case][method] |= {
-                        f"recall_at_f_ge_0.5_{suffix}": v_strong,
-                        f"false_alarm_rate_normal_run_{suffix}": float((v_normal != 0).mean()),
-                    }  # fmt: skip
+            # what each alarm rule adds: the same model with it taken out (no variants for the baselines)
+            for suffix, v_alarm, v_normal_alarm in zip(ABLATIONS, v_deployed, v_normal, strict=False):
+                v_recall, _ = recall_per_board(run_, v_alarm, name)
+                v_strong = float(np.nanmean(v_recall[strong])) if strong.any() else None
+                summary[case][method] |= {
+                    f"recall_at_f_ge_0.5_{suffix}": v_strong,
+                    f"false_alarm_rate_normal_run_{suffix}": float((v_normal_alarm != 0).mean()),
+                }
         n = len(run_.boards)
         steps = sorted({max(T - 1, min(n - 1, round(q * n) - 1)) for q in settings.figure_steps})
         if name == "squeegee_blade":  # show forward prints, where the defect acts

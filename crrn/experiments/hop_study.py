@@ -104,9 +104,9 @@ def _exp2(hops: list[int], quick: bool, model_dir: Path) -> dict[str, Any]:
         for case, run_ in defects.items():
             name = run_.defects[0].name
             strong = np.abs(run_.defect_severity(name)) >= 0.5
-            _, deployed = exp2.method_scores(run_, b, "crrn")
+            _, deployed, _ = exp2.method_scores(run_, b, "crrn")
             recall, _ = exp2.recall_per_board(run_, deployed, name)
-            _, normal_deployed = exp2.method_scores(normals[case], b, "crrn")
+            _, normal_deployed, _ = exp2.method_scores(normals[case], b, "crrn")
             cases[case] = {
                 "recall_at_f_ge_0.5": float(np.nanmean(recall[strong])),
                 "normal_boards_with_alarm": float((normal_deployed != 0).any(axis=1).mean()),

@@ -198,3 +198,17 @@ def test_the_bootstrap_limit_matches_a_long_healthy_run() -> None:
     z = long.standardize(rng.normal(size=(20000, 200)), model.clip)
     realized = float((board_maxima(z, np.arange(len(z)), 1.0)[50:] > model.limit).mean())
     assert 0.001 < realized < 0.015  # asked 0.5 %
+
+
+def test_too_few_heldout_boards_warn(caplog: pytest.LogCaptureFixture) -> None:
+    rng = np.random.default_rng(8)
+    few = [("R1", rng.normal(size=(45, 20)).astype(np.float32)) for _ in range(3)]  # 135 boards
+    with caplog.at_level("WARNING", logger="crrn.evidence"):
+        calibrate_evidence(few, rate=0.005, bootstrap_boards=200)
+    assert "135 held-out normal boards (< 400)" in caplog.text
+    assert "spi-crrn calibrate" in caplog.text
+    caplog.clear()
+    enough = [("R1", rng.normal(size=(200, 20)).astype(np.float32)) for _ in range(2)]  # 400 boards
+    with caplog.at_level("WARNING", logger="crrn.evidence"):
+        calibrate_evidence(enough, rate=0.005, bootstrap_boards=200)
+    assert "held-out normal boards" not in caplog.text
